@@ -1,0 +1,1 @@
+//! Benchmarks of sessiond; see the README in this folder.

@@ -1,0 +1,107 @@
+//! The [`Store`] trait and its backends.
+//!
+//! The store keeps everything that must survive a restart: sessions (by token hash, with a
+//! per-user index) and realm state (the realm's cookie name). It knows nothing of HTTP and makes
+//! no decisions: the rules live in `sessiond-core`, and every method that depends on time takes
+//! `now` as an argument.
+//!
+//! Backends:
+//! - [`MemoryStore`]: a map in memory, for tests and throwaway deployments.
+//! - [`EmbeddedStore`]: a single-file database (redb) — the default. Every write is committed
+//!   before the method returns, so an acknowledged write survives a crash.
+//!
+//! [`AnyStore`] picks one at runtime without `dyn`.
+
+mod any;
+mod embedded;
+mod error;
+mod memory;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use any::AnyStore;
+pub use embedded::EmbeddedStore;
+pub use error::StoreError;
+pub use memory::MemoryStore;
+
+use sessiond_core::session::SessionRecord;
+use sessiond_core::time::Timestamp;
+use sessiond_core::token::{SessionId, TokenHash};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+/// State of a realm that must outlive restarts.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealmState {
+    /// The pseudo-random default cookie name, generated once.
+    pub default_cookie_name: String,
+    /// The cookie name in force (the default unless set by config, CLI or API).
+    pub cookie_name: String,
+}
+
+/// Which sessions to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only this realm.
+    pub realm: Option<String>,
+    /// Only this user (within `realm` when given).
+    pub user: Option<String>,
+}
+
+/// Persistence for sessions and realm state.
+///
+/// Contract (checked by the [`conformance`] suite against every backend):
+/// - a method that returns `Ok` has made its write durable for the backend;
+/// - "not found" is `Ok(None)` / `Ok(false)`, never an error;
+/// - the per-user index always agrees with the sessions: a session deleted by any path is gone
+///   from its user's list;
+/// - `sweep_expired` deletes only sessions whose `expires_at <= now`, at most `limit` per call.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Stores a new session. A session with the same token hash or id is a [`StoreError::Conflict`].
+    fn create_session(&self, record: &SessionRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The session whose token hashes to `hash`.
+    fn session_by_token(&self, hash: &TokenHash) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// The session with public id `id`.
+    fn session_by_id(&self, id: &SessionId) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Records activity: sets `last_seen_at` and `expires_at`. `false` when the session is gone.
+    fn touch_session(
+        &self,
+        hash: &TokenHash,
+        last_seen_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes one session; returns it when it existed.
+    fn delete_session(&self, hash: &TokenHash) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Sessions matching `filter`, oldest first.
+    fn list_sessions(&self, filter: &SessionFilter) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
+
+    /// Deletes every session of `user` in `realm` except the one whose token hashes to `except`;
+    /// returns the deleted sessions.
+    fn delete_user_sessions(
+        &self,
+        realm: &str,
+        user: &str,
+        except: Option<&TokenHash>,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
+
+    /// Deletes every session of `realm`; returns how many.
+    fn delete_realm_sessions(&self, realm: &str) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// Deletes up to `limit` sessions with `expires_at <= now`; returns how many.
+    fn sweep_expired(&self, now: Timestamp, limit: usize) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// The stored state of `realm`.
+    fn realm_state(&self, realm: &str) -> impl Future<Output = Result<Option<RealmState>, StoreError>> + Send;
+
+    /// Replaces the stored state of `realm`.
+    fn put_realm_state(&self, realm: &str, state: &RealmState) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Checks that the backend answers (for `/readyz`).
+    fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

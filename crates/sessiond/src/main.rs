@@ -1,0 +1,2 @@
+//! sessiond binary
+fn main() {}
