@@ -29,6 +29,9 @@
 
 pub mod cookie;
 pub mod duration;
+pub mod journey;
+pub mod keys;
+pub mod realm;
 pub mod redirect;
 pub mod session;
 pub mod time;

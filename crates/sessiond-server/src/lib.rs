@@ -1,1 +1,105 @@
-//! STUB
+//! The HTTP surface of sessiond: the session API and health checks, on axum.
+//!
+//! The server parses requests, picks the realm, asks `sessiond-core` for decisions and
+//! `sessiond-store` for records, and writes responses. It holds no rules of its own.
+//! Start with [`router`], which builds the whole application from an [`App`].
+
+pub mod clock;
+pub mod error;
+pub mod extract;
+pub mod sessions;
+pub mod state;
+pub mod users;
+
+mod api;
+mod health;
+mod trace;
+
+pub use state::{App, Realm, ServerSettings};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use sessiond_store::Store;
+use std::time::Duration;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::{info, warn};
+
+/// The whole application.
+pub fn router(app: App) -> Router {
+    let body_limit = app.settings.max_body_bytes;
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(health::router())
+        .merge(api::router())
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(trace::make_span)
+                .on_request(())
+                .on_response(trace::on_response),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, trace::CountingIds::default()))
+        .with_state(app)
+}
+
+/// How many expired sessions one sweep deletes at most, so a sweep never holds the store long.
+const SWEEP_BATCH: usize = 1000;
+
+/// Runs the background work until `shutdown` resolves: sweeping expired sessions, and re-reading
+/// the users file so that disabled or removed users lose their sessions within seconds.
+pub async fn background(app: App, every: Duration, shutdown: impl std::future::Future<Output = ()>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = tick.tick() => {}
+        }
+        sweep(&app).await;
+        reload_users(&app).await;
+    }
+}
+
+async fn sweep(app: &App) {
+    loop {
+        match app.store.sweep_expired(app.clock.now(), SWEEP_BATCH).await {
+            Ok(n) if n == SWEEP_BATCH => continue,
+            Ok(0) => break,
+            Ok(n) => {
+                info!(count = n, "expired sessions swept");
+                break;
+            }
+            Err(e) => {
+                warn!(error = %e, "sweeping expired sessions failed");
+                break;
+            }
+        }
+    }
+}
+
+async fn reload_users(app: &App) {
+    let users = app.users.clone();
+    let changed = tokio::task::spawn_blocking(move || users.reload_if_changed()).await;
+    let gone = match changed {
+        Ok(Ok(gone)) => gone,
+        Ok(Err(e)) => {
+            warn!(error = %e, "users file not reloaded; the previous one stays in force");
+            return;
+        }
+        Err(_) => return,
+    };
+    for user in gone {
+        for realm in &app.realms {
+            match app.store.delete_user_sessions(realm.name(), &user, None).await {
+                Ok(ended) if !ended.is_empty() => {
+                    info!(user = %user, realm = %realm.name(), count = ended.len(), "sessions ended: user disabled or removed");
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, user = %user, "ending sessions of a disabled user failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The JSON API under `/api/v1`.
+
+mod authenticate;
+mod sessions;
+
+use crate::error::ApiError;
+use crate::extract::attach_cookies;
+use crate::state::App;
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+/// Routes of the session API.
+pub(crate) fn router() -> Router<App> {
+    Router::new()
+        .route("/api/v1/authenticate", post(authenticate::authenticate))
+        .route("/api/v1/sessions/authenticate", post(sessions::authenticate_session))
+        .route("/api/v1/sessions/current", get(sessions::current_session).delete(sessions::end_current_session))
+        .route("/api/v1/sessions", get(sessions::list_sessions).post(sessions::create_session))
+        .route("/api/v1/sessions/revoke", post(sessions::revoke_sessions))
+        .route("/api/v1/sessions/{id}", delete(sessions::revoke_session))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(attach_cookies))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint")
+}

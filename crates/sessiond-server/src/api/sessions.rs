@@ -1,0 +1,268 @@
+//! The session API: check a token, see and end sessions.
+
+use crate::error::ApiError;
+use crate::extract::{Caller, JsonBody, RequestContext, ResponseCookies, TokenSource, find_token};
+use crate::sessions::{self, NewSession, SessionView, UserView};
+use crate::state::App;
+use crate::users::User;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use sessiond_core::realm::HttpOnlyMode;
+use sessiond_core::token::{SessionId, SessionToken};
+use sessiond_store::{SessionFilter, Store};
+use std::collections::BTreeMap;
+use tracing::info;
+
+#[derive(Serialize)]
+pub(crate) struct CurrentResponse {
+    session: SessionView,
+    user: UserView,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthenticateSessionRequest {
+    session_token: Option<String>,
+    session_jwt: Option<String>,
+    #[serde(default)]
+    extend: bool,
+}
+
+/// `POST /api/v1/sessions/authenticate`: checks a session token (from the body, the
+/// `Authorization` header, the header named like the cookie, or the cookie), records the
+/// activity, and answers the session and its user. Callers: anyone holding a token.
+pub(crate) async fn authenticate_session(
+    State(app): State<App>,
+    ctx: RequestContext,
+    cookies: ResponseCookies,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<AuthenticateSessionRequest>,
+) -> Result<Json<CurrentResponse>, ApiError> {
+    let realm = &ctx.realm;
+    if request.session_jwt.is_some() {
+        return Err(ApiError::Unauthenticated("session JWTs are not enabled in this realm"));
+    }
+    let (token, source) = match request.session_token.as_deref() {
+        Some(_) if realm.policy.cookie.http_only == HttpOnlyMode::Enforced => {
+            return Err(ApiError::BadRequest("this realm accepts session tokens only in its cookie".into()));
+        }
+        Some(text) => (
+            SessionToken::parse(text).map_err(|_| ApiError::Unauthenticated("malformed session token"))?,
+            TokenSource::Body,
+        ),
+        None => find_token(&headers, realm)?.ok_or(ApiError::Unauthenticated("no session token"))?,
+    };
+    let from_cookie = source == TokenSource::Cookie;
+    let session = match sessions::verify(&app, realm, &token, request.extend, &cookies, from_cookie).await {
+        Ok(s) => s,
+        Err(e) => {
+            if from_cookie && matches!(e, ApiError::Unauthenticated(_)) {
+                cookies.push(&realm.cookie.delete_cookie());
+            }
+            return Err(e);
+        }
+    };
+    let user = UserView::of(&app, &session);
+    Ok(Json(CurrentResponse { session: SessionView::new(&app, session, true), user }))
+}
+
+/// `GET /api/v1/sessions/current`: the caller's session and user. Callers: signed in.
+pub(crate) async fn current_session(State(app): State<App>, caller: Caller) -> Json<CurrentResponse> {
+    let user = UserView::of(&app, &caller.session);
+    Json(CurrentResponse { session: SessionView::new(&app, caller.session, true), user })
+}
+
+/// `DELETE /api/v1/sessions/current`: logs out — ends the caller's session and deletes its
+/// cookie. Callers: signed in.
+pub(crate) async fn end_current_session(
+    State(app): State<App>,
+    caller: Caller,
+    cookies: ResponseCookies,
+) -> Result<StatusCode, ApiError> {
+    app.store.delete_session(&caller.session.token_hash).await?;
+    cookies.push(&caller.realm.cookie.delete_cookie());
+    info!(session_id = %caller.session.id, user = %caller.session.user, "logged out");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+pub(crate) struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+fn query_pairs(query: Option<&str>) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if !matches!(k.as_ref(), "user" | "realm") {
+            return Err(ApiError::BadRequest(format!("unknown query parameter {k:?}")));
+        }
+        if out.insert(k.into_owned(), v.into_owned()).is_some() {
+            return Err(ApiError::BadRequest("query parameter given twice".into()));
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /api/v1/sessions[?user=U][&realm=R]`: the caller's sessions in this realm, newest last.
+/// Callers: signed in; `user` other than oneself and `realm` other than the caller's: admins.
+pub(crate) async fn list_sessions(
+    State(app): State<App>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<SessionList>, ApiError> {
+    let query = query_pairs(query.as_deref())?;
+    let user = query.get("user").cloned().unwrap_or_else(|| caller.session.user.clone());
+    let realm = query.get("realm").cloned().unwrap_or_else(|| caller.session.realm.clone());
+    if user != caller.session.user || realm != caller.session.realm {
+        caller.require_admin()?;
+    }
+    let filter = SessionFilter { realm: Some(realm), user: Some(user) };
+    let now = app.clock.now();
+    let sessions = app
+        .store
+        .list_sessions(&filter)
+        .await?
+        .into_iter()
+        // Sessions past their deadline are swept in the background; never show them as live.
+        .filter(|s| {
+            app.realm(&s.realm).is_some_and(|r| {
+                matches!(r.policy.timeouts.verdict(&s.times(), now), sessiond_core::timeout::Verdict::Alive(_))
+            })
+        })
+        .map(|s| {
+            let current = s.token_hash == caller.session.token_hash;
+            SessionView::new(&app, s, current)
+        })
+        .collect();
+    Ok(Json(SessionList { sessions }))
+}
+
+/// `DELETE /api/v1/sessions/{id}`: ends one session. Callers: its owner, or an admin. Others get
+/// `404`, so ids of other people's sessions cannot be probed.
+pub(crate) async fn revoke_session(
+    State(app): State<App>,
+    caller: Caller,
+    cookies: ResponseCookies,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let not_found = ApiError::NotFound("no such session");
+    let id = SessionId::parse(&id).map_err(|_| ApiError::NotFound("no such session"))?;
+    let target = app.store.session_by_id(&id).await?.ok_or(not_found)?;
+    let own = target.user == caller.session.user && target.realm == caller.session.realm;
+    if !own && !caller.is_admin {
+        return Err(ApiError::NotFound("no such session"));
+    }
+    app.store.delete_session(&target.token_hash).await?;
+    if target.token_hash == caller.session.token_hash {
+        cookies.push(&caller.realm.cookie.delete_cookie());
+    }
+    info!(session_id = %target.id, user = %target.user, by = %caller.session.user, "session revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevokeRequest {
+    user: Option<String>,
+    #[serde(default)]
+    except_current: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct RevokeResponse {
+    revoked: usize,
+}
+
+/// `POST /api/v1/sessions/revoke {user?, except_current?}`: ends every session of a user in the
+/// caller's realm ("sign out everywhere"; with `except_current`, everywhere else). Callers: signed
+/// in for themselves; admins for anyone.
+pub(crate) async fn revoke_sessions(
+    State(app): State<App>,
+    caller: Caller,
+    cookies: ResponseCookies,
+    JsonBody(request): JsonBody<RevokeRequest>,
+) -> Result<Json<RevokeResponse>, ApiError> {
+    let user = request.user.unwrap_or_else(|| caller.session.user.clone());
+    let own = user == caller.session.user;
+    if !own {
+        caller.require_admin()?;
+    }
+    let except = (own && request.except_current).then_some(&caller.session.token_hash);
+    let ended = app.store.delete_user_sessions(&caller.session.realm, &user, except).await?;
+    if ended.iter().any(|s| s.token_hash == caller.session.token_hash) {
+        cookies.push(&caller.realm.cookie.delete_cookie());
+    }
+    info!(user = %user, realm = %caller.session.realm, by = %caller.session.user, count = ended.len(), "sessions revoked");
+    Ok(Json(RevokeResponse { revoked: ended.len() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateSessionRequest {
+    user: String,
+    #[serde(default)]
+    groups: Vec<String>,
+    email: Option<String>,
+    display_name: Option<String>,
+    #[serde(default)]
+    amr: Vec<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    remember_me: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CreatedSession {
+    session: SessionView,
+    session_token: String,
+}
+
+/// Largest attribute map accepted, serialized.
+const MAX_ATTRIBUTES_BYTES: usize = 4096;
+
+/// `POST /api/v1/sessions`: creates a session for a user authenticated elsewhere (SSO, a trusted
+/// header). The token is in the answer only; no cookie is set on the admin's client. Callers:
+/// admins.
+pub(crate) async fn create_session(
+    State(app): State<App>,
+    caller: Caller,
+    ctx: RequestContext,
+    JsonBody(request): JsonBody<CreateSessionRequest>,
+) -> Result<(StatusCode, Json<CreatedSession>), ApiError> {
+    caller.require_admin()?;
+    if request.user.is_empty() || request.user.len() > 256 || request.user.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest("user must be 1 to 256 printable characters".into()));
+    }
+    if request.amr.iter().any(|m| m == sessiond_core::session::amr::PASSWORD) {
+        return Err(ApiError::BadRequest("amr \"pwd\" is reserved for logins through sessiond".into()));
+    }
+    if serde_json::to_vec(&request.attributes).map_or(usize::MAX, |v| v.len()) > MAX_ATTRIBUTES_BYTES {
+        return Err(ApiError::BadRequest(format!("attributes are limited to {MAX_ATTRIBUTES_BYTES} bytes")));
+    }
+    let user = User {
+        name: request.user,
+        display_name: request.display_name,
+        email: request.email,
+        groups: request.groups,
+        disabled: false,
+    };
+    let new = NewSession {
+        user: &user,
+        amr: request.amr,
+        remember_me: request.remember_me,
+        ip: None,
+        user_agent: None,
+        attributes: request.attributes,
+    };
+    // The cookie belongs to the user's browser, not to the admin's client: discard it.
+    let discard = ResponseCookies::default();
+    let (token, record) = sessions::create(&app, &ctx.realm, new, app.clock.now(), &discard).await?;
+    info!(session_id = %record.id, user = %record.user, by = %caller.session.user, "session created for user");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedSession { session: SessionView::new(&app, record, false), session_token: token.expose() }),
+    ))
+}

@@ -1,0 +1,245 @@
+//! Extractors: request bodies in our error shape, the request's realm and client, and the caller's
+//! session.
+
+use crate::error::ApiError;
+use crate::sessions;
+use crate::state::{App, Realm};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use sessiond_core::session::SessionRecord;
+use sessiond_core::token::SessionToken;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// Longest `Host` header we look at.
+const MAX_HOST: usize = 255;
+/// Longest user agent we keep with a session.
+const MAX_USER_AGENT: usize = 512;
+
+/// A JSON body; an empty body reads as `{}`. Bad bodies answer `bad_request`, oversized ones
+/// `payload_too_large`, in our error shape.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("could not read the request body".into())
+            }
+        })?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
+        serde_json::from_slice(text)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    }
+}
+
+/// Where a request comes from and which realm it addresses.
+#[derive(Clone)]
+pub struct RequestContext {
+    /// The realm picked by the request host.
+    pub realm: Arc<Realm>,
+    /// The peer address.
+    pub ip: Option<String>,
+    /// The `User-Agent`, truncated.
+    pub user_agent: Option<String>,
+}
+
+fn request_host(headers: &HeaderMap) -> Option<&str> {
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    if host.len() > MAX_HOST {
+        return None;
+    }
+    // Strip the port; keep IPv6 literals whole.
+    Some(match host.rfind(':') {
+        Some(i) if !host.ends_with(']') => &host[..i],
+        _ => host,
+    })
+}
+
+impl<S> FromRequestParts<S> for RequestContext
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = App::from_ref(state);
+        let realm = app.realm_for_host(request_host(&parts.headers)).clone();
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+        Ok(Self { realm, ip, user_agent })
+    }
+}
+
+/// Where the caller's token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The realm's session cookie.
+    Cookie,
+    /// The header named like the cookie.
+    Header,
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// The JSON body.
+    Body,
+}
+
+/// Finds the caller's token: `Authorization: Bearer`, then the header named like the cookie, then
+/// the cookie. A credential that is present but malformed fails here, it never falls through to
+/// the next source.
+///
+/// # Errors
+/// `unauthenticated` for an unusable credential.
+pub fn find_token(headers: &HeaderMap, realm: &Realm) -> Result<Option<(SessionToken, TokenSource)>, ApiError> {
+    let parse = |text: &str, source| {
+        SessionToken::parse(text.trim())
+            .map(|t| Some((t, source)))
+            .map_err(|_| ApiError::Unauthenticated("malformed session token"))
+    };
+    let mut auth = headers.get_all(header::AUTHORIZATION).iter();
+    if let Some(value) = auth.next() {
+        if auth.next().is_some() {
+            return Err(ApiError::Unauthenticated("more than one Authorization header"));
+        }
+        let value = value.to_str().map_err(|_| ApiError::Unauthenticated("malformed Authorization header"))?;
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::Unauthenticated("unsupported Authorization scheme"));
+        }
+        return parse(rest, TokenSource::Bearer);
+    }
+    if let Some(name) = &realm.token_header {
+        let mut values = headers.get_all(name).iter();
+        if let Some(value) = values.next() {
+            if values.next().is_some() {
+                return Err(ApiError::Unauthenticated("session token header given more than once"));
+            }
+            let value = value.to_str().map_err(|_| ApiError::Unauthenticated("malformed session token"))?;
+            return parse(value, TokenSource::Header);
+        }
+    }
+    match sessiond_core::cookie::find_cookie(headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes), &realm.cookie.name) {
+        Ok(Some(value)) => parse(value, TokenSource::Cookie),
+        Ok(None) => Ok(None),
+        Err(_) => Err(ApiError::Unauthenticated("malformed session cookie")),
+    }
+}
+
+/// Whether the request carried our session cookie at all (so a failure must delete it).
+pub fn has_session_cookie(headers: &HeaderMap, realm: &Realm) -> bool {
+    !matches!(
+        sessiond_core::cookie::find_cookie(headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes), &realm.cookie.name),
+        Ok(None)
+    )
+}
+
+/// `Set-Cookie` values that handlers and extractors add to the response.
+#[derive(Clone, Default)]
+pub struct ResponseCookies(Arc<Mutex<Vec<HeaderValue>>>);
+
+impl ResponseCookies {
+    /// Queues one `Set-Cookie` value.
+    pub fn push(&self, set_cookie: &str) {
+        if let (Ok(value), Ok(mut list)) = (HeaderValue::from_str(set_cookie), self.0.lock()) {
+            list.push(value);
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ResponseCookies {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<ResponseCookies>().cloned().unwrap_or_default())
+    }
+}
+
+/// Middleware: gives the request a [`ResponseCookies`] and writes what it collected into the
+/// response, which also becomes uncacheable.
+pub async fn attach_cookies(mut req: Request, next: Next) -> Response {
+    let cookies = ResponseCookies::default();
+    req.extensions_mut().insert(cookies.clone());
+    let mut response = next.run(req).await;
+    let queued = cookies.0.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
+    let headers = response.headers_mut();
+    for value in queued {
+        headers.append(header::SET_COOKIE, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A signed-in caller: the session behind the presented token, verified, touched when due.
+#[derive(Clone)]
+pub struct Caller {
+    /// The caller's session, as it stands after this request.
+    pub session: SessionRecord,
+    /// The realm of the session.
+    pub realm: Arc<Realm>,
+    /// Where the token came from.
+    pub source: TokenSource,
+    /// Whether the caller belongs to `server.admin_group`.
+    pub is_admin: bool,
+}
+
+impl Caller {
+    /// Refuses callers outside `server.admin_group`.
+    ///
+    /// # Errors
+    /// `forbidden` for non-admins.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin { Ok(()) } else { Err(ApiError::Forbidden("administrators only")) }
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    App: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let app = App::from_ref(state);
+        let ctx = RequestContext::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        let cookies = parts.extensions.get::<ResponseCookies>().cloned().unwrap_or_default();
+        let result = match find_token(&parts.headers, &ctx.realm) {
+            Ok(Some((token, source))) => sessions::verify(&app, &ctx.realm, &token, false, &cookies, source == TokenSource::Cookie)
+                .await
+                .map(|session| (session, source)),
+            Ok(None) => Err(ApiError::Unauthenticated("not signed in")),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok((session, source)) => {
+                let is_admin = sessions::is_admin(&app, &session);
+                Ok(Caller { session, realm: ctx.realm, source, is_admin })
+            }
+            Err(e) => {
+                if has_session_cookie(&parts.headers, &ctx.realm) && matches!(e, ApiError::Unauthenticated(_)) {
+                    cookies.push(&ctx.realm.cookie.delete_cookie());
+                }
+                Err(e.into_response())
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Using sessions: verifying a presented token, creating a session after login, and the JSON view.
+//!
+//! The rules (deadlines, throttling) are in `sessiond_core::timeout`; this module sequences them
+//! with the store and the cookies.
+
+use crate::error::ApiError;
+use crate::extract::ResponseCookies;
+use crate::state::{App, Realm};
+use crate::users::User;
+use serde::Serialize;
+use sessiond_core::session::SessionRecord;
+use sessiond_core::time::Timestamp;
+use sessiond_core::timeout::{DeathReason, Verdict};
+use sessiond_core::token::{SessionId, SessionToken};
+use sessiond_store::Store;
+use std::collections::BTreeMap;
+use tracing::{debug, info};
+
+/// Checks `token` against the store and the realm's timeouts, and records the activity when due.
+/// A dead session is deleted on the spot. `force_touch` writes `last_seen` even inside the
+/// throttle interval. When the idle deadline moved and the token came in a cookie, a refreshed
+/// cookie is queued.
+///
+/// # Errors
+/// `unauthenticated` for unknown, foreign-realm, expired or revoked sessions; `store_unavailable`
+/// when the store cannot answer (never a pass).
+pub async fn verify(
+    app: &App,
+    realm: &Realm,
+    token: &SessionToken,
+    force_touch: bool,
+    cookies: &ResponseCookies,
+    from_cookie: bool,
+) -> Result<SessionRecord, ApiError> {
+    let hash = token.hash();
+    let now = app.clock.now();
+    let mut session = app
+        .store
+        .session_by_token(&hash)
+        .await?
+        .ok_or(ApiError::Unauthenticated("unknown or ended session"))?;
+    if session.realm != realm.name() {
+        return Err(ApiError::Unauthenticated("unknown or ended session"));
+    }
+    if !user_still_active(app, &session) {
+        app.store.delete_session(&hash).await?;
+        info!(session_id = %session.id, user = %session.user, "session ended: user disabled or removed");
+        return Err(ApiError::Unauthenticated("unknown or ended session"));
+    }
+    let timeouts = realm.policy.timeouts;
+    match timeouts.verdict(&session.times(), now) {
+        Verdict::Dead(reason) => {
+            app.store.delete_session(&hash).await?;
+            let why = match reason {
+                DeathReason::Expired => "expired",
+                DeathReason::Idle => "idle",
+            };
+            info!(session_id = %session.id, user = %session.user, reason = why, "session ended");
+            Err(ApiError::Unauthenticated("session expired"))
+        }
+        Verdict::Alive(alive) => {
+            let touch = alive.touch || (force_touch && now > session.last_seen_at);
+            if touch {
+                let last_seen_at = now;
+                let expires_at = timeouts.expires_at(&sessiond_core::timeout::SessionTimes { last_seen_at, ..session.times() });
+                if !app.store.touch_session(&hash, last_seen_at, expires_at).await? {
+                    return Err(ApiError::Unauthenticated("unknown or ended session"));
+                }
+                session.last_seen_at = last_seen_at;
+                session.expires_at = expires_at;
+                if from_cookie {
+                    cookies.push(&realm.cookie.set_cookie(&token.expose(), Some(now.until(expires_at))));
+                }
+                debug!(session_id = %session.id, "session touched");
+            }
+            Ok(session)
+        }
+    }
+}
+
+fn user_still_active(app: &App, session: &SessionRecord) -> bool {
+    // Sessions of users from the users file end when the user is disabled or removed. Sessions
+    // created through the admin API for users known elsewhere carry no password method.
+    let from_users_file = session.amr.iter().any(|m| m == sessiond_core::session::amr::PASSWORD);
+    !from_users_file || app.users.snapshot().is_active(&session.user)
+}
+
+/// Whether the session's user belongs to `server.admin_group`, by the users file as it is now
+/// (falling back to the groups recorded at login for users not in the file).
+pub fn is_admin(app: &App, session: &SessionRecord) -> bool {
+    let group = app.settings.admin_group.as_str();
+    match app.users.snapshot().get(&session.user) {
+        Some(user) => !user.disabled && user.groups.iter().any(|g| g == group),
+        None => session.groups.iter().any(|g| g == group),
+    }
+}
+
+/// What a new session is made of.
+pub struct NewSession<'a> {
+    /// The user.
+    pub user: &'a User,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Whether the user asked to be remembered.
+    pub remember_me: bool,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Application attributes.
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+/// Creates a session with a fresh token and queues its cookie.
+///
+/// # Errors
+/// `store_unavailable` when it cannot be stored.
+pub async fn create(
+    app: &App,
+    realm: &Realm,
+    new: NewSession<'_>,
+    now: Timestamp,
+    cookies: &ResponseCookies,
+) -> Result<(SessionToken, SessionRecord), ApiError> {
+    let timeouts = realm.policy.timeouts;
+    let times = timeouts.at_login(now, new.remember_me);
+    let token = SessionToken::generate();
+    let record = SessionRecord {
+        id: SessionId::generate(),
+        token_hash: token.hash(),
+        realm: realm.name().to_owned(),
+        user: new.user.name.clone(),
+        display_name: new.user.display_name.clone(),
+        email: new.user.email.clone(),
+        groups: new.user.groups.clone(),
+        amr: new.amr,
+        created_at: times.created_at,
+        last_seen_at: times.last_seen_at,
+        absolute_deadline: times.absolute_deadline,
+        expires_at: timeouts.expires_at(&times),
+        remember_me: times.remember_me,
+        ip: new.ip,
+        user_agent: new.user_agent,
+        attributes: new.attributes,
+    };
+    app.store.create_session(&record).await?;
+    cookies.push(&realm.cookie.set_cookie(&token.expose(), Some(now.until(record.expires_at))));
+    info!(session_id = %record.id, user = %record.user, realm = %record.realm, remember_me = record.remember_me, "session created");
+    Ok((token, record))
+}
+
+/// A session as shown in JSON (DESIGN.md's `Session`). Never contains the token.
+#[derive(Serialize)]
+pub struct SessionView {
+    id: String,
+    realm: String,
+    user: String,
+    display_name: Option<String>,
+    email: Option<String>,
+    groups: Vec<String>,
+    amr: Vec<String>,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    remember_me: bool,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    current: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    attributes: BTreeMap<String, serde_json::Value>,
+}
+
+impl SessionView {
+    /// The view of `s`; `current` marks the caller's own session. `expires_at` is the earlier of
+    /// the absolute and the idle deadline under the realm's policy.
+    pub fn new(app: &App, s: SessionRecord, current: bool) -> Self {
+        let expires_at = app
+            .realm(&s.realm)
+            .map_or(s.expires_at, |r| r.policy.timeouts.expires_at(&s.times()));
+        Self {
+            id: s.id.to_string(),
+            realm: s.realm,
+            user: s.user,
+            display_name: s.display_name,
+            email: s.email,
+            groups: s.groups,
+            amr: s.amr,
+            created_at: s.created_at.rfc3339(),
+            last_seen_at: s.last_seen_at.rfc3339(),
+            expires_at: expires_at.rfc3339(),
+            remember_me: s.remember_me,
+            ip: s.ip,
+            user_agent: s.user_agent,
+            current,
+            attributes: s.attributes,
+        }
+    }
+}
+
+/// The user as shown in JSON.
+#[derive(Serialize)]
+pub struct UserView {
+    name: String,
+    display_name: Option<String>,
+    email: Option<String>,
+    groups: Vec<String>,
+}
+
+impl UserView {
+    /// The user of a session, from the users file when known there, else from the session.
+    pub fn of(app: &App, s: &SessionRecord) -> Self {
+        match app.users.snapshot().get(&s.user) {
+            Some(u) => Self { name: u.name, display_name: u.display_name, email: u.email, groups: u.groups },
+            None => Self {
+                name: s.user.clone(),
+                display_name: s.display_name.clone(),
+                email: s.email.clone(),
+                groups: s.groups.clone(),
+            },
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The application state every handler receives: store, clock, realms, users, settings.
+
+use crate::clock::Clock;
+use crate::users::Users;
+use sessiond_core::cookie::{CookieSpec, default_cookie_name};
+use sessiond_core::journey::JourneyTickets;
+use sessiond_core::realm::RealmPolicy;
+use sessiond_core::redirect::RedirectPolicy;
+use sessiond_store::{AnyStore, RealmState, Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// Server-wide settings (the `server` section of the configuration).
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Public URL of the portal.
+    pub portal_url: Url,
+    /// `server.allowed_redirects`.
+    pub allowed_redirects: Vec<String>,
+    /// Members of this group may use the admin API.
+    pub admin_group: String,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// How long a login journey may take.
+    pub journey_timeout: Duration,
+}
+
+/// A realm with its cookie name resolved.
+#[derive(Clone, Debug)]
+pub struct Realm {
+    /// The validated policy.
+    pub policy: RealmPolicy,
+    /// The session cookie.
+    pub cookie: CookieSpec,
+    /// The request header named like the cookie, which may carry the token too.
+    pub token_header: Option<axum::http::HeaderName>,
+}
+
+impl Realm {
+    /// The realm with its session cookie called `cookie_name`.
+    pub fn new(policy: RealmPolicy, cookie_name: &str) -> Self {
+        let cookie = policy.cookie.spec(cookie_name);
+        let token_header = axum::http::HeaderName::from_bytes(cookie_name.as_bytes()).ok();
+        Self { policy, cookie, token_header }
+    }
+
+    /// The realm's name.
+    pub fn name(&self) -> &str {
+        &self.policy.name
+    }
+
+    /// Where redirects after login may go for this realm.
+    pub fn redirect_policy(&self, allowed: &[String]) -> RedirectPolicy {
+        let mut domains: Vec<String> = self.policy.cookie.domain.iter().cloned().collect();
+        if let Some(host) = self.policy.portal_url.host_str() {
+            domains.push(host.to_owned());
+        }
+        RedirectPolicy { domains, allowed: allowed.to_vec() }
+    }
+}
+
+/// Shared state, cheap to clone.
+#[derive(Clone)]
+pub struct App(Arc<AppInner>);
+
+/// What [`App`] holds.
+pub struct AppInner {
+    /// Persistence.
+    pub store: AnyStore,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+    /// Realms, the default one first.
+    pub realms: Vec<Arc<Realm>>,
+    /// Users allowed to log in.
+    pub users: Arc<Users>,
+    /// Server-wide settings.
+    pub settings: ServerSettings,
+    /// Issues and checks login `auth_id`s.
+    pub tickets: JourneyTickets,
+    /// Bounds concurrent password hashing (each check takes tens of MiB and a core).
+    pub hashing: Semaphore,
+}
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// What resolving a realm's cookie name did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CookieNameOutcome {
+    /// The realm.
+    pub realm: String,
+    /// The name in force.
+    pub name: String,
+    /// Sessions ended because the name changed.
+    pub sessions_ended: Option<usize>,
+}
+
+/// Resolves the cookie name of `policy`: the configured one, else the one kept in the store, else a
+/// freshly generated default that is kept from then on. A change of name ends every session of
+/// the realm, because their cookies are no longer presented under the new name.
+///
+/// # Errors
+/// [`StoreError`] when the realm state cannot be read or written.
+pub async fn resolve_cookie_name(store: &AnyStore, policy: &RealmPolicy) -> Result<CookieNameOutcome, StoreError> {
+    let stored = store.realm_state(&policy.name).await?;
+    let mut state = stored.clone().unwrap_or_else(|| {
+        let name = default_cookie_name();
+        RealmState { default_cookie_name: name.clone(), cookie_name: name }
+    });
+    if let Some(configured) = &policy.cookie.name {
+        state.cookie_name.clone_from(configured);
+    }
+    let mut sessions_ended = None;
+    if stored.as_ref() != Some(&state) {
+        if stored.as_ref().is_some_and(|s| s.cookie_name != state.cookie_name) {
+            sessions_ended = Some(store.delete_realm_sessions(&policy.name).await?);
+        }
+        store.put_realm_state(&policy.name, &state).await?;
+    }
+    Ok(CookieNameOutcome { realm: policy.name.clone(), name: state.cookie_name, sessions_ended })
+}
+
+impl App {
+    /// Builds the state. `realms` must not be empty; the first is the fallback realm.
+    pub fn new(
+        store: AnyStore,
+        clock: Arc<dyn Clock>,
+        realms: Vec<Arc<Realm>>,
+        users: Arc<Users>,
+        settings: ServerSettings,
+        secret: &[u8],
+    ) -> Self {
+        let permits = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
+        Self(Arc::new(AppInner {
+            store,
+            clock,
+            realms,
+            users,
+            settings,
+            tickets: JourneyTickets::new(secret),
+            hashing: Semaphore::new(permits),
+        }))
+    }
+
+    /// The realm serving requests for `host` (without port): the one whose cookie domain
+    /// domain-matches it (the most specific wins), else the one whose portal is on it, else the
+    /// first realm.
+    pub fn realm_for_host(&self, host: Option<&str>) -> &Arc<Realm> {
+        let fallback = &self.realms[0];
+        let Some(host) = host else { return fallback };
+        if self.realms.len() == 1 {
+            return fallback;
+        }
+        self.realms
+            .iter()
+            .filter_map(|r| {
+                let d = r.policy.cookie.domain.as_deref()?;
+                sessiond_core::cookie::domain_matches(host, d).then_some((d.len(), r))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, r)| r)
+            .or_else(|| self.realms.iter().find(|r| r.policy.portal_url.host_str() == Some(host)))
+            .unwrap_or(fallback)
+    }
+
+    /// The realm named `name`.
+    pub fn realm(&self, name: &str) -> Option<&Arc<Realm>> {
+        self.realms.iter().find(|r| r.name() == name)
+    }
+}
