@@ -1,2 +1,54 @@
-//! sessiond binary
-fn main() {}
+//! sessiond: a session server for web applications.
+//!
+//! This binary holds the command line, the configuration loading and the wiring of the server;
+//! the rules live in `sessiond-core`, persistence in `sessiond-store` and HTTP in
+//! `sessiond-server`.
+
+mod cli;
+mod commands;
+mod config;
+mod control;
+mod serve;
+
+use clap::Parser as _;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: cli::Cli) -> anyhow::Result<()> {
+    use cli::Command;
+    match cli.command {
+        Command::Serve => serve::run(cli.config.as_deref()).await,
+        Command::Config(cli::ConfigCommand::Check) => commands::config_check(cli.config.as_deref(), cli.json),
+        Command::HashPassword => commands::hash_password(cli.json),
+        Command::Users(cli::UsersCommand::Add(args)) => commands::users_add(cli.config.as_deref(), &args, cli.json),
+        Command::Sessions(cli::SessionsCommand::List(args)) => {
+            commands::sessions_list(cli.config.as_deref(), &args, cli.json).await
+        }
+        Command::Sessions(cli::SessionsCommand::Revoke(args)) => {
+            commands::sessions_revoke(cli.config.as_deref(), &args, cli.json).await
+        }
+    }
+}
