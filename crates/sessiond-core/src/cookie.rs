@@ -265,9 +265,10 @@ pub enum CookieNameError {
         /// The name as given.
         name: String,
     },
-    /// A name starting like `__Host-` or `__Secure-` in another letter case.
+    /// A name starting like `__Host-` or `__Secure-` in another letter case (or `__host` without
+    /// the dash), which browsers may or may not treat as the prefix.
     #[error(
-        "invalid cookie name {name:?}: browsers read it as a {prefix:?} name; write the prefix exactly or choose another name"
+        "invalid cookie name {name:?}: it starts like the {prefix:?} prefix spelled another way; write {prefix:?} exactly or choose another name"
     )]
     PrefixCase {
         /// The name as given.
@@ -961,6 +962,14 @@ mod tests {
         // Not a prefix at all: one underscore, or "Secure" without the dash.
         assert_eq!(validate_cookie_name("_Host-sd", false, None), Ok(()));
         assert_eq!(validate_cookie_name("__Securesd", false, None), Ok(()));
+    }
+
+    #[test]
+    fn prefix_case_error_says_how_to_write_the_prefix() {
+        assert_eq!(
+            name_err("__HOST-sd").to_string(),
+            "invalid cookie name \"__HOST-sd\": it starts like the \"__Host-\" prefix spelled another way; write \"__Host-\" exactly or choose another name"
+        );
     }
 
     #[test]
