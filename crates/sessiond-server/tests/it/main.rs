@@ -1,0 +1,7 @@
+//! The session API over real HTTP, with a manual clock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
+
+mod api;
+mod bad_input;
+mod support;
+mod timeouts;

@@ -1,0 +1,171 @@
+//! A real server on a loopback port, with a manual clock and a users file of cheap hashes.
+
+use argon2::Params;
+use reqwest::header::{HeaderMap, SET_COOKIE};
+use serde_json::{Value, json};
+use sessiond_core::cookie::SameSite;
+use sessiond_core::realm::{CookieSettings, HttpOnlyMode, RealmPolicy};
+use sessiond_core::time::Timestamp;
+use sessiond_core::timeout::Timeouts;
+use sessiond_server::clock::ManualClock;
+use sessiond_server::users::{UserEntry, Users, UsersFile, hash_password_with};
+use sessiond_server::{App, Realm, ServerSettings};
+use sessiond_store::{AnyStore, MemoryStore};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const COOKIE: &str = "sd_test";
+pub const START: i64 = 1_790_000_000;
+pub const SECRET: &[u8] = b"test secret of at least thirty-two bytes";
+
+pub struct Options {
+    pub timeouts: Timeouts,
+    pub http_only: HttpOnlyMode,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { timeouts: Timeouts::default(), http_only: HttpOnlyMode::On, max_body_bytes: 64 * 1024 }
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub clock: ManualClock,
+    pub store: AnyStore,
+    pub client: reqwest::Client,
+    pub users_path: PathBuf,
+    pub app: App,
+    _dir: tempfile::TempDir,
+}
+
+fn cheap_hash(password: &str) -> String {
+    hash_password_with(password, Params::new(1024, 1, 1, None).unwrap()).unwrap()
+}
+
+pub fn user(password: &str, groups: &[&str], disabled: bool) -> UserEntry {
+    UserEntry {
+        display_name: Some("Test User".into()),
+        password: cheap_hash(password),
+        email: Some("user@example.test".into()),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        disabled,
+    }
+}
+
+pub fn default_users() -> UsersFile {
+    let mut file = UsersFile::default();
+    file.users.insert("alice".into(), user("alice-pw", &["dev"], false));
+    file.users.insert("bob".into(), user("bob-pw", &["dev"], false));
+    file.users.insert("root".into(), user("root-pw", &["admins"], false));
+    file.users.insert("mallory".into(), user("mallory-pw", &["dev"], true));
+    file
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let users_path = dir.path().join("users.yml");
+        default_users().write(&users_path).unwrap();
+        let users = Arc::new(Users::load(users_path.clone()).unwrap());
+        let portal_url: url::Url = "http://127.0.0.1/".parse().unwrap();
+        let policy = RealmPolicy {
+            name: "main".into(),
+            portal_url: portal_url.clone(),
+            cookie: CookieSettings {
+                name: Some(COOKIE.into()),
+                domain: None,
+                same_site: SameSite::Lax,
+                secure: false,
+                persistent: true,
+                http_only: options.http_only,
+            },
+            timeouts: options.timeouts,
+        };
+        let store = AnyStore::Memory(MemoryStore::default());
+        let clock = ManualClock::new(Timestamp::from_unix(START));
+        let settings = ServerSettings {
+            portal_url,
+            allowed_redirects: vec![],
+            admin_group: "admins".into(),
+            max_body_bytes: options.max_body_bytes,
+            journey_timeout: Duration::from_secs(300),
+        };
+        let realm = Arc::new(Realm::new(policy, COOKIE));
+        let app = App::new(store.clone(), Arc::new(clock.clone()), vec![realm], users, settings, SECRET);
+        let served = app.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let service = sessiond_server::router(served).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        Self { base: format!("http://{addr}"), clock, store, client, users_path, app, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    /// Logs in through the one-call form of the journey; returns the token.
+    pub async fn login(&self, user: &str, password: &str, remember_me: bool) -> String {
+        let res = self.post("/api/v1/authenticate", login_body(user, password, remember_me)).await;
+        assert_eq!(res.status(), 200, "login of {user} failed");
+        let body: Value = res.json().await.unwrap();
+        body["session_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn get_with_cookie(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).header("cookie", format!("{COOKIE}={token}")).send().await.unwrap()
+    }
+}
+
+pub fn login_body(user: &str, password: &str, remember_me: bool) -> Value {
+    json!({"callbacks": [
+        {"type": "username", "value": user},
+        {"type": "password", "value": password},
+        {"type": "remember_me", "value": remember_me},
+    ]})
+}
+
+/// The `Set-Cookie` values for our session cookie.
+pub fn session_cookies(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .filter(|c| c.starts_with(&format!("{COOKIE}=")))
+        .collect()
+}
+
+pub fn attr<'a>(set_cookie: &'a str, name: &str) -> Option<&'a str> {
+    set_cookie.split("; ").skip(1).find_map(|a| {
+        let (k, v) = a.split_once('=').unwrap_or((a, ""));
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+pub async fn error_code(res: reqwest::Response) -> (u16, String) {
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap();
+    assert!(body["message"].is_string(), "error body has a message: {body}");
+    (status, body["error"].as_str().unwrap().to_owned())
+}
