@@ -95,7 +95,7 @@ impl fmt::Debug for SessionToken {
 }
 
 /// SHA-256 of a [`SessionToken`]: the key of a session at rest.
-#[derive(Clone, Copy, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TokenHash(pub [u8; 32]);
 
@@ -113,6 +113,12 @@ impl PartialEq for TokenHash {
     }
 }
 impl Eq for TokenHash {}
+
+impl std::hash::Hash for TokenHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
