@@ -1,1 +1,459 @@
-//! STUB
+//! Sessions in a single-file database (redb): the default store.
+//!
+//! Layout (one redb table each):
+//! - `sessions`: token hash → the session record as JSON;
+//! - `session_ids`: public id → token hash;
+//! - `user_sessions` (multimap): (realm, user) → token hashes;
+//! - `session_expiry`: (expires_at, token hash) → nothing, ordered by deadline for sweeping;
+//! - `realm_state`: realm → its state as JSON.
+//!
+//! Every change to a session updates all four session tables in one transaction, so the indexes
+//! never disagree with the records, and every write transaction is committed (fsynced) before
+//! the method returns. redb is blocking, so each call runs on tokio's blocking pool.
+
+use crate::memory::sort_oldest_first;
+use crate::{RealmState, SessionFilter, Store, StoreError};
+use redb::{
+    Database, DatabaseError, MultimapTable, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, Table,
+    TableDefinition, WriteTransaction,
+};
+use sessiond_core::session::SessionRecord;
+use sessiond_core::time::Timestamp;
+use sessiond_core::token::{SessionId, TokenHash};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const BACKEND: &str = "embedded";
+
+type Hash = [u8; 32];
+
+const SESSIONS: TableDefinition<'_, Hash, &[u8]> = TableDefinition::new("sessions");
+const IDS: TableDefinition<'_, &str, Hash> = TableDefinition::new("session_ids");
+const USERS: MultimapTableDefinition<'_, (&str, &str), Hash> = MultimapTableDefinition::new("user_sessions");
+const EXPIRY: TableDefinition<'_, (i64, Hash), ()> = TableDefinition::new("session_expiry");
+const REALMS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("realm_state");
+
+/// A store in one redb file. Clones share the open database.
+///
+/// The file is locked while any clone is alive: a second [`EmbeddedStore::open`] of the same
+/// file, from this process or another, fails with [`StoreError::Locked`].
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    path: Arc<Path>,
+}
+
+impl fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedStore").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// A failure tied to a file or directory, so that the message says which one.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {}", path.display())]
+struct PathError {
+    action: &'static str,
+    path: PathBuf,
+    #[source]
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+fn unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+    StoreError::Unavailable { backend: BACKEND, source: source.into() }
+}
+
+fn decode_session(bytes: &[u8]) -> Result<SessionRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { what: "session record", reason: e.to_string() })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(unavailable)
+}
+
+impl EmbeddedStore {
+    /// Opens the database at `path`, creating the file and its parent directories when missing.
+    ///
+    /// This blocks on file I/O (and on a repair after a crash): call it at startup, before
+    /// serving, or from a blocking task.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process or handle holds the file (a running server);
+    /// [`StoreError::Unavailable`] when the directory cannot be created or the file is not a
+    /// database of ours.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| {
+                unavailable(PathError { action: "creating directory", path: parent.to_owned(), source: source.into() })
+            })?;
+        }
+        let db = Database::create(path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_owned(), source: e.into() },
+            other => unavailable(PathError { action: "opening database", path: path.to_owned(), source: other.into() }),
+        })?;
+
+        // Creating every table up front lets read transactions open them without a special case
+        // for a fresh file, and finds a foreign file with mismatching tables at startup.
+        let txn = db.begin_write().map_err(unavailable)?;
+        {
+            Tables::open(&txn)?;
+            txn.open_table(REALMS).map_err(unavailable)?;
+        }
+        txn.commit().map_err(unavailable)?;
+
+        Ok(Self { db: Arc::new(db), path: path.into() })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on the blocking pool, where redb may wait for the disk.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db)).await.map_err(unavailable)?
+    }
+
+    /// Runs `work` in one write transaction over the session tables and commits it; on error
+    /// the transaction is aborted and nothing changes.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tables<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let outcome = Tables::open(&txn).and_then(|mut tables| work(&mut tables));
+            match outcome {
+                Ok(value) => {
+                    txn.commit().map_err(unavailable)?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    // Dropping the transaction discards it too; the caller needs the first error.
+                    if let Err(abort) = txn.abort() {
+                        tracing::warn!(error = %abort, "store transaction abort failed");
+                    }
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// The session tables, open in one write transaction.
+struct Tables<'txn> {
+    sessions: Table<'txn, Hash, &'static [u8]>,
+    ids: Table<'txn, &'static str, Hash>,
+    users: MultimapTable<'txn, (&'static str, &'static str), Hash>,
+    expiry: Table<'txn, (i64, Hash), ()>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            sessions: txn.open_table(SESSIONS).map_err(unavailable)?,
+            ids: txn.open_table(IDS).map_err(unavailable)?,
+            users: txn.open_multimap_table(USERS).map_err(unavailable)?,
+            expiry: txn.open_table(EXPIRY).map_err(unavailable)?,
+        })
+    }
+
+    fn insert(&mut self, record: &SessionRecord) -> Result<(), StoreError> {
+        let hash = record.token_hash.as_bytes();
+        self.sessions.insert(hash, encode(record)?.as_slice()).map_err(unavailable)?;
+        self.ids.insert(record.id.as_str(), hash).map_err(unavailable)?;
+        self.users.insert((record.realm.as_str(), record.user.as_str()), hash).map_err(unavailable)?;
+        self.expiry.insert((record.expires_at.unix(), *hash), ()).map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// Removes a session from the records and every index.
+    fn remove(&mut self, hash: &Hash) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(record) = load(&self.sessions, hash)? else {
+            return Ok(None);
+        };
+        self.sessions.remove(hash).map_err(unavailable)?;
+        self.ids.remove(record.id.as_str()).map_err(unavailable)?;
+        self.users.remove((record.realm.as_str(), record.user.as_str()), hash).map_err(unavailable)?;
+        self.expiry.remove((record.expires_at.unix(), *hash)).map_err(unavailable)?;
+        Ok(Some(record))
+    }
+
+    /// Removes a record that cannot be decoded, with the id and user entries that point at it.
+    /// The record cannot say what those are, so they are found by scanning: slow, and only ever
+    /// needed for damaged data.
+    fn purge_unreadable(&mut self, hash: &Hash) -> Result<(), StoreError> {
+        self.sessions.remove(hash).map_err(unavailable)?;
+        self.ids.retain(|_, indexed| indexed != *hash).map_err(unavailable)?;
+        let mut owners = Vec::new();
+        for entry in self.users.iter().map_err(unavailable)? {
+            let (key, hashes) = entry.map_err(unavailable)?;
+            for indexed in hashes {
+                if indexed.map_err(unavailable)?.value() == *hash {
+                    let (realm, user) = key.value();
+                    owners.push((realm.to_owned(), user.to_owned()));
+                }
+            }
+        }
+        for (realm, user) in &owners {
+            self.users.remove((realm.as_str(), user.as_str()), hash).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}
+
+fn load(sessions: &impl ReadableTable<Hash, &'static [u8]>, hash: &Hash) -> Result<Option<SessionRecord>, StoreError> {
+    match sessions.get(hash).map_err(unavailable)? {
+        Some(bytes) => decode_session(bytes.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Token hashes of one user's sessions in one realm.
+fn user_hashes(
+    users: &impl ReadableMultimapTable<(&'static str, &'static str), Hash>,
+    realm: &str,
+    user: &str,
+) -> Result<Vec<Hash>, StoreError> {
+    users.get((realm, user)).map_err(unavailable)?.map(|hash| hash.map(|h| h.value()).map_err(unavailable)).collect()
+}
+
+/// Token hashes of every session in `realm` (all its users, found by a prefix range).
+fn realm_hashes(
+    users: &impl ReadableMultimapTable<(&'static str, &'static str), Hash>,
+    realm: &str,
+) -> Result<Vec<Hash>, StoreError> {
+    let mut hashes = Vec::new();
+    for entry in users.range((realm, "")..).map_err(unavailable)? {
+        let (key, values) = entry.map_err(unavailable)?;
+        if key.value().0 != realm {
+            break;
+        }
+        for hash in values {
+            hashes.push(hash.map_err(unavailable)?.value());
+        }
+    }
+    Ok(hashes)
+}
+
+/// Token hashes of `user`'s sessions in every realm.
+fn user_hashes_in_all_realms(
+    users: &impl ReadableMultimapTable<(&'static str, &'static str), Hash>,
+    user: &str,
+) -> Result<Vec<Hash>, StoreError> {
+    let mut hashes = Vec::new();
+    for entry in users.iter().map_err(unavailable)? {
+        let (key, values) = entry.map_err(unavailable)?;
+        if key.value().1 != user {
+            continue;
+        }
+        for hash in values {
+            hashes.push(hash.map_err(unavailable)?.value());
+        }
+    }
+    Ok(hashes)
+}
+
+impl Store for EmbeddedStore {
+    async fn create_session(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.write(move |t| {
+            let taken = t.sessions.get(record.token_hash.as_bytes()).map_err(unavailable)?.is_some()
+                || t.ids.get(record.id.as_str()).map_err(unavailable)?.is_some();
+            if taken {
+                return Err(StoreError::Conflict);
+            }
+            t.insert(&record)
+        })
+        .await
+    }
+
+    async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+        let hash = hash.0;
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            load(&txn.open_table(SESSIONS).map_err(unavailable)?, &hash)
+        })
+        .await
+    }
+
+    async fn session_by_id(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let id = id.clone();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let ids = txn.open_table(IDS).map_err(unavailable)?;
+            let Some(hash) = ids.get(id.as_str()).map_err(unavailable)? else {
+                return Ok(None);
+            };
+            load(&txn.open_table(SESSIONS).map_err(unavailable)?, &hash.value())
+        })
+        .await
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        last_seen_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let hash = hash.0;
+        self.write(move |t| {
+            let Some(mut record) = load(&t.sessions, &hash)? else {
+                return Ok(false);
+            };
+            t.expiry.remove((record.expires_at.unix(), hash)).map_err(unavailable)?;
+            record.last_seen_at = last_seen_at;
+            record.expires_at = expires_at;
+            t.sessions.insert(hash, encode(&record)?.as_slice()).map_err(unavailable)?;
+            t.expiry.insert((expires_at.unix(), hash), ()).map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+        let hash = hash.0;
+        self.write(move |t| t.remove(&hash)).await
+    }
+
+    async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
+        let filter = filter.clone();
+        let mut records = self
+            .blocking(move |db| {
+                let txn = db.begin_read().map_err(unavailable)?;
+                let sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
+                let users = txn.open_multimap_table(USERS).map_err(unavailable)?;
+                let hashes = match (&filter.realm, &filter.user) {
+                    (Some(realm), Some(user)) => user_hashes(&users, realm, user)?,
+                    (Some(realm), None) => realm_hashes(&users, realm)?,
+                    (None, Some(user)) => user_hashes_in_all_realms(&users, user)?,
+                    (None, None) => {
+                        let mut all = Vec::new();
+                        for entry in sessions.iter().map_err(unavailable)? {
+                            let (_, bytes) = entry.map_err(unavailable)?;
+                            all.push(decode_session(bytes.value())?);
+                        }
+                        return Ok(all);
+                    }
+                };
+                let mut records = Vec::with_capacity(hashes.len());
+                for hash in &hashes {
+                    records.extend(load(&sessions, hash)?);
+                }
+                Ok(records)
+            })
+            .await?;
+        sort_oldest_first(&mut records);
+        Ok(records)
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        realm: &str,
+        user: &str,
+        except: Option<&TokenHash>,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let (realm, user, except) = (realm.to_owned(), user.to_owned(), except.map(|h| h.0));
+        let mut deleted = self
+            .write(move |t| {
+                let mut deleted = Vec::new();
+                for hash in user_hashes(&t.users, &realm, &user)? {
+                    if Some(hash) != except {
+                        deleted.extend(t.remove(&hash)?);
+                    }
+                }
+                Ok(deleted)
+            })
+            .await?;
+        sort_oldest_first(&mut deleted);
+        Ok(deleted)
+    }
+
+    async fn delete_realm_sessions(&self, realm: &str) -> Result<usize, StoreError> {
+        let realm = realm.to_owned();
+        self.write(move |t| {
+            let mut count = 0;
+            for hash in realm_hashes(&t.users, &realm)? {
+                count += usize::from(t.remove(&hash)?.is_some());
+            }
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.write(move |t| {
+            // The expiry index is ordered by deadline, so the range holds only sessions that are
+            // due, and `take` bounds the work.
+            let due = t
+                .expiry
+                .range(..=(now.unix(), [u8::MAX; 32]))
+                .map_err(unavailable)?
+                .take(limit)
+                .map(|entry| entry.map(|(key, _)| key.value()).map_err(unavailable))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut count = 0;
+            for key @ (_, hash) in due {
+                match t.remove(&hash) {
+                    Ok(removed) => count += usize::from(removed.is_some()),
+                    // One unreadable record must not stall every later sweep: it goes too.
+                    Err(StoreError::Corrupt { reason, .. }) => {
+                        tracing::warn!(token_hash = ?TokenHash(hash), %reason, "corrupt session swept");
+                        t.purge_unreadable(&hash)?;
+                        count += 1;
+                    }
+                    Err(e) => return Err(e),
+                }
+                // The record's deadline went with it, unless the record could not be read.
+                t.expiry.remove(key).map_err(unavailable)?;
+            }
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn realm_state(&self, realm: &str) -> Result<Option<RealmState>, StoreError> {
+        let realm = realm.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let realms = txn.open_table(REALMS).map_err(unavailable)?;
+            let Some(bytes) = realms.get(realm.as_str()).map_err(unavailable)? else {
+                return Ok(None);
+            };
+            serde_json::from_slice(bytes.value())
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt { what: "realm state", reason: e.to_string() })
+        })
+        .await
+    }
+
+    async fn put_realm_state(&self, realm: &str, state: &RealmState) -> Result<(), StoreError> {
+        let (realm, bytes) = (realm.to_owned(), encode(state)?);
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            txn.open_table(REALMS)
+                .map_err(unavailable)?
+                .insert(realm.as_str(), bytes.as_slice())
+                .map_err(unavailable)?;
+            txn.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.blocking(|db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            txn.open_table(SESSIONS).map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}

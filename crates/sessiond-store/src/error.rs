@@ -1,5 +1,7 @@
 //! The store's one error type.
 
+use std::path::PathBuf;
+
 /// What can go wrong in a store. "Not found" is not an error: it is `Ok(None)`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -24,4 +26,23 @@ pub enum StoreError {
     /// The write collides with an existing record (same token hash or id).
     #[error("a record with the same key already exists")]
     Conflict,
+    /// The database file is held by another handle, usually a running sessiond server.
+    ///
+    /// Only opening a store answers this; commands that work on the data directory directly
+    /// should ask the user to stop the server or go through its API instead.
+    #[error("database {} is in use by another process (is a sessiond server running?)", path.display())]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+        /// The backend's report.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    /// Whether the store could not be opened because another process holds it.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, Self::Locked { .. })
+    }
 }

@@ -11,6 +11,49 @@
 //!   before the method returns, so an acknowledged write survives a crash.
 //!
 //! [`AnyStore`] picks one at runtime without `dyn`.
+//!
+//! Where to start reading: the [`Store`] trait and its contract, then [`MemoryStore`] (the
+//! simplest backend that keeps it). With the `conformance` feature, the `conformance` module
+//! holds that contract as executable cases and `conformance_suite!` runs them against a backend.
+//!
+//! ```
+//! use sessiond_core::session::SessionRecord;
+//! use sessiond_core::time::Timestamp;
+//! use sessiond_core::token::{SessionId, SessionToken};
+//! use sessiond_store::{MemoryStore, SessionFilter, Store};
+//! use std::time::Duration;
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryStore::default(); // or EmbeddedStore::open(path)?
+//! let now = Timestamp::from_unix(1_700_000_000);
+//! let token = SessionToken::generate(); // goes to the browser; the store only sees its hash
+//! let record = SessionRecord {
+//!     id: SessionId::generate(),
+//!     token_hash: token.hash(),
+//!     realm: "main".into(),
+//!     user: "alice".into(),
+//!     display_name: None,
+//!     email: None,
+//!     groups: vec!["dev".into()],
+//!     amr: vec!["pwd".into()],
+//!     created_at: now,
+//!     last_seen_at: now,
+//!     absolute_deadline: now + Duration::from_secs(3600),
+//!     expires_at: now + Duration::from_secs(300),
+//!     remember_me: false,
+//!     ip: None,
+//!     user_agent: None,
+//!     attributes: Default::default(),
+//! };
+//! store.create_session(&record).await?;
+//! assert_eq!(store.session_by_token(&token.hash()).await?, Some(record.clone()));
+//!
+//! // Five minutes without a touch: the sweep removes it from every index.
+//! assert_eq!(store.sweep_expired(now + Duration::from_secs(300), 100).await?, 1);
+//! assert!(store.list_sessions(&SessionFilter::default()).await?.is_empty());
+//! # Ok::<(), sessiond_store::StoreError>(())
+//! # }).unwrap();
+//! ```
 
 mod any;
 mod embedded;
@@ -25,10 +68,10 @@ pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
 
+use serde::{Deserialize, Serialize};
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::{SessionId, TokenHash};
-use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 /// State of a realm that must outlive restarts.
@@ -51,7 +94,7 @@ pub struct SessionFilter {
 
 /// Persistence for sessions and realm state.
 ///
-/// Contract (checked by the [`conformance`] suite against every backend):
+/// Contract (checked by the `conformance` suite against every backend):
 /// - a method that returns `Ok` has made its write durable for the backend;
 /// - "not found" is `Ok(None)` / `Ok(false)`, never an error;
 /// - the per-user index always agrees with the sessions: a session deleted by any path is gone
@@ -62,7 +105,10 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn create_session(&self, record: &SessionRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The session whose token hashes to `hash`.
-    fn session_by_token(&self, hash: &TokenHash) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    fn session_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
     /// The session with public id `id`.
     fn session_by_id(&self, id: &SessionId) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
@@ -76,10 +122,16 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Deletes one session; returns it when it existed.
-    fn delete_session(&self, hash: &TokenHash) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+    fn delete_session(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
 
     /// Sessions matching `filter`, oldest first.
-    fn list_sessions(&self, filter: &SessionFilter) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
+    fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+    ) -> impl Future<Output = Result<Vec<SessionRecord>, StoreError>> + Send;
 
     /// Deletes every session of `user` in `realm` except the one whose token hashes to `except`;
     /// returns the deleted sessions.
