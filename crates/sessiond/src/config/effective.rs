@@ -1,0 +1,179 @@
+//! The effective configuration, as `sessiond config check` prints it: every key with the value in
+//! force, defaults included, in the layout of the file, so the output can be saved and read back.
+//! The secret is shown as `[redacted]`.
+
+use super::{Config, StorageConfig};
+use serde::Serialize;
+use sessiond_core::cookie::SameSite;
+use sessiond_core::duration::format_duration;
+use sessiond_core::realm::{HttpOnlyMode, RealmPolicy};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What the effective configuration shows in place of the secret.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// The effective configuration as YAML, or as JSON when `json` is true.
+pub(crate) fn render_effective(config: &Config, json: bool) -> String {
+    let view = Effective::from(config);
+    let rendered = if json {
+        serde_json::to_string_pretty(&view)
+            .map(|mut text| {
+                text.push('\n');
+                text
+            })
+            .map_err(|e| e.to_string())
+    } else {
+        serde_yaml_ng::to_string(&view).map_err(|e| e.to_string())
+    };
+    // Plain structs of strings, numbers and maps with string keys always serialize; should that
+    // ever change, the message says so instead of printing half a configuration.
+    rendered.unwrap_or_else(|e| format!("# the effective configuration could not be written: {e}\n"))
+}
+
+#[derive(Serialize)]
+struct Effective {
+    data_dir: String,
+    secret: Option<&'static str>,
+    server: Server,
+    storage: Storage,
+    realms: BTreeMap<String, Realm>,
+    users: Users,
+    regulation: Regulation,
+    log: Log,
+    audit: Audit,
+}
+
+#[derive(Serialize)]
+struct Server {
+    listen: String,
+    portal_url: String,
+    trusted_proxies: Vec<String>,
+    allowed_redirects: Vec<String>,
+    admin_group: String,
+    max_body_bytes: usize,
+}
+
+#[derive(Serialize)]
+struct Storage {
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Realm {
+    domain: Option<String>,
+    portal_url: String,
+    cookie: Cookie,
+    location: &'static str,
+    expiration: String,
+    inactivity: String,
+    remember_me: String,
+}
+
+#[derive(Serialize)]
+struct Cookie {
+    /// `null`: the realm's generated name, kept in the store.
+    name: Option<String>,
+    same_site: &'static str,
+    secure: bool,
+    persistent: bool,
+    http_only: BoolOrWord,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum BoolOrWord {
+    Bool(bool),
+    Word(&'static str),
+}
+
+#[derive(Serialize)]
+struct Users {
+    file: String,
+}
+
+#[derive(Serialize)]
+struct Regulation {
+    max_retries: u32,
+    find_time: String,
+    ban_time: String,
+}
+
+#[derive(Serialize)]
+struct Log {
+    level: String,
+    format: &'static str,
+}
+
+#[derive(Serialize)]
+struct Audit {
+    path: Option<String>,
+}
+
+fn path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+impl From<&Config> for Effective {
+    fn from(config: &Config) -> Self {
+        let server = &config.server;
+        Self {
+            data_dir: path(&config.data_dir),
+            secret: config.secret.as_ref().map(|_| REDACTED),
+            server: Server {
+                listen: server.listen.to_string(),
+                portal_url: server.portal_url.to_string(),
+                trusted_proxies: server.trusted_proxies.iter().map(ToString::to_string).collect(),
+                allowed_redirects: server.allowed_redirects.clone(),
+                admin_group: server.admin_group.clone(),
+                max_body_bytes: server.max_body_bytes,
+            },
+            storage: match &config.storage {
+                StorageConfig::Embedded { path: p } => Storage { kind: "embedded", path: Some(path(p)) },
+                StorageConfig::Memory => Storage { kind: "memory", path: None },
+            },
+            realms: config.realms.iter().map(|r| (r.name.clone(), Realm::from(r))).collect(),
+            users: Users { file: path(&config.users_file) },
+            regulation: Regulation {
+                max_retries: config.regulation.max_retries,
+                find_time: format_duration(config.regulation.find_time),
+                ban_time: format_duration(config.regulation.ban_time),
+            },
+            log: Log { level: config.log.level.clone(), format: config.log.format.as_str() },
+            audit: Audit { path: config.audit_path.as_deref().map(path) },
+        }
+    }
+}
+
+impl From<&RealmPolicy> for Realm {
+    fn from(realm: &RealmPolicy) -> Self {
+        let cookie = &realm.cookie;
+        let timeouts = &realm.timeouts;
+        Self {
+            domain: cookie.domain.clone(),
+            portal_url: realm.portal_url.to_string(),
+            cookie: Cookie {
+                name: cookie.name.clone(),
+                same_site: match cookie.same_site {
+                    SameSite::Strict => "strict",
+                    SameSite::Lax => "lax",
+                    SameSite::None => "none",
+                },
+                secure: cookie.secure,
+                persistent: cookie.persistent,
+                http_only: match cookie.http_only {
+                    HttpOnlyMode::On => BoolOrWord::Bool(true),
+                    HttpOnlyMode::Off => BoolOrWord::Bool(false),
+                    HttpOnlyMode::Enforced => BoolOrWord::Word("enforced"),
+                },
+            },
+            location: "server",
+            expiration: format_duration(timeouts.expiration),
+            // The notation's words for "off": `0` for inactivity, `-1` for remember me.
+            inactivity: timeouts.inactivity.map_or_else(|| "0".to_owned(), format_duration),
+            remember_me: timeouts.remember_me.map_or_else(|| "-1".to_owned(), format_duration),
+        }
+    }
+}

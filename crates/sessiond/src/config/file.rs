@@ -1,0 +1,221 @@
+//! The configuration as written: structs that mirror the YAML, one `Option` per key.
+//!
+//! Nothing here is validated beyond its type; [`super::validate`] turns these into the types the
+//! rest of the program uses. A key set to nothing (`inactivity:`) counts as absent.
+
+use super::Secret;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfigFile {
+    /// Directory for the embedded store, the generated secret, the users file and the control
+    /// socket. Default: `./sessiond-data`. Env: `SESSIOND__DATA_DIR`.
+    pub(super) data_dir: Option<PathBuf>,
+    /// The server secret, at least 32 bytes; it derives the keys that encrypt data at rest and
+    /// client-side cookies. Default: generated into `<data_dir>/secret` on first run.
+    /// Env: `SESSIOND__SECRET`.
+    pub(super) secret: Option<Secret>,
+    /// A file holding the secret (a trailing newline is ignored); not together with `secret`.
+    /// Default: none. Env: `SESSIOND__SECRET_FILE`.
+    pub(super) secret_file: Option<PathBuf>,
+    /// HTTP listener and request handling.
+    pub(super) server: Option<Server>,
+    /// Where sessions are stored.
+    pub(super) storage: Option<Storage>,
+    /// The realms by name. Default: one realm, `main`, with every default.
+    pub(super) realms: Option<BTreeMap<String, Realm>>,
+    /// The users file.
+    pub(super) users: Option<Users>,
+    /// Login throttling.
+    pub(super) regulation: Option<Regulation>,
+    /// Diagnostic logging.
+    pub(super) log: Option<Log>,
+    /// The audit log.
+    pub(super) audit: Option<Audit>,
+}
+
+/// `server`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Server {
+    /// Address and port to listen on, `IP:PORT`. Default: `127.0.0.1:8470`.
+    /// Env: `SESSIOND__SERVER__LISTEN`.
+    pub(super) listen: Option<String>,
+    /// Public URL of the portal, `http(s)://host[:port][/path]`. Default: `http://<listen>`, with
+    /// `127.0.0.1` when listening on every address. Env: `SESSIOND__SERVER__PORTAL_URL`.
+    pub(super) portal_url: Option<String>,
+    /// IP addresses or CIDR ranges whose forwarding headers are believed. Default: none.
+    /// Env: `SESSIOND__SERVER__TRUSTED_PROXIES` (comma-separated).
+    pub(super) trusted_proxies: Option<Vec<String>>,
+    /// Extra places a login may redirect to: `host`, `*.host` or `https://host[:port]`.
+    /// Default: none. Env: `SESSIOND__SERVER__ALLOWED_REDIRECTS` (comma-separated).
+    pub(super) allowed_redirects: Option<Vec<String>>,
+    /// Members of this group may use the admin API. Default: `admins`.
+    /// Env: `SESSIOND__SERVER__ADMIN_GROUP`.
+    pub(super) admin_group: Option<String>,
+    /// Largest request body accepted, in bytes. Default: `65536`.
+    /// Env: `SESSIOND__SERVER__MAX_BODY_BYTES`.
+    pub(super) max_body_bytes: Option<u64>,
+}
+
+/// `storage`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Storage {
+    /// `embedded` (a database file, one process) or `memory` (lost on restart).
+    /// Default: `embedded`. Env: `SESSIOND__STORAGE__KIND`.
+    pub(super) kind: Option<String>,
+    /// Database file of the embedded store; ignored by `memory`.
+    /// Default: `<data_dir>/sessiond.redb`. Env: `SESSIOND__STORAGE__PATH`.
+    pub(super) path: Option<PathBuf>,
+}
+
+/// `realms.<name>`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Realm {
+    /// Cookie domain: the portal's host or a parent of it, never a public suffix. Default:
+    /// host-only cookies on the portal's host. Env: `SESSIOND__REALMS__<NAME>__DOMAIN`.
+    pub(super) domain: Option<String>,
+    /// Public URL of the portal for this realm. Default: `server.portal_url`.
+    /// Env: `SESSIOND__REALMS__<NAME>__PORTAL_URL`.
+    pub(super) portal_url: Option<String>,
+    /// The session cookie.
+    pub(super) cookie: Option<Cookie>,
+    /// Where sessions live: `server` (the cookie holds a random token). Default: `server`.
+    /// Env: `SESSIOND__REALMS__<NAME>__LOCATION`.
+    pub(super) location: Option<String>,
+    /// Absolute lifetime from login; activity never extends it. Default: `1h`.
+    /// Env: `SESSIOND__REALMS__<NAME>__EXPIRATION`.
+    pub(super) expiration: Option<DurationSpec>,
+    /// Idle limit: the session ends when no request has used it for this long. `0` turns it off.
+    /// Does not apply to remembered sessions. Default: `5m`.
+    /// Env: `SESSIOND__REALMS__<NAME>__INACTIVITY`.
+    pub(super) inactivity: Option<DurationSpec>,
+    /// Lifetime of a session whose user ticked "remember me"; `-1` turns the feature off.
+    /// Default: `1M`. Env: `SESSIOND__REALMS__<NAME>__REMEMBER_ME`.
+    pub(super) remember_me: Option<DurationSpec>,
+}
+
+/// `realms.<name>.cookie`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Cookie {
+    /// Name of the session cookie. Default: generated per realm (`sd_4f9c2a7e`) and kept in the
+    /// store. Env: `SESSIOND__REALMS__<NAME>__COOKIE__NAME`.
+    pub(super) name: Option<String>,
+    /// `strict`, `lax` or `none` (`none` needs a secure cookie). Default: `lax`.
+    /// Env: `SESSIOND__REALMS__<NAME>__COOKIE__SAME_SITE`.
+    pub(super) same_site: Option<String>,
+    /// `true`, `false` or `auto` (secure unless the portal is plain http on localhost).
+    /// Default: `auto`. Env: `SESSIOND__REALMS__<NAME>__COOKIE__SECURE`.
+    pub(super) secure: Option<String>,
+    /// `false` makes a browser-session cookie, removed when the browser closes. Default: `true`.
+    /// Env: `SESSIOND__REALMS__<NAME>__COOKIE__PERSISTENT`.
+    pub(super) persistent: Option<bool>,
+    /// `true` (JavaScript cannot read tokens), `false` (it can), or `enforced` (also refuse
+    /// tokens sent in request bodies). Default: `true`.
+    /// Env: `SESSIOND__REALMS__<NAME>__COOKIE__HTTP_ONLY`.
+    pub(super) http_only: Option<String>,
+}
+
+/// `users`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Users {
+    /// The users file (YAML, argon2id hashes). Default: `<data_dir>/users.yml`.
+    /// Env: `SESSIOND__USERS__FILE`.
+    pub(super) file: Option<PathBuf>,
+}
+
+/// `regulation`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Regulation {
+    /// Failed logins allowed within `find_time` before the user is refused; `0` turns throttling
+    /// off. Default: `3`. Env: `SESSIOND__REGULATION__MAX_RETRIES`.
+    pub(super) max_retries: Option<u64>,
+    /// Window in which failed logins are counted. Default: `2m`.
+    /// Env: `SESSIOND__REGULATION__FIND_TIME`.
+    pub(super) find_time: Option<DurationSpec>,
+    /// How long a user is refused once over the limit. Default: `5m`.
+    /// Env: `SESSIOND__REGULATION__BAN_TIME`.
+    pub(super) ban_time: Option<DurationSpec>,
+}
+
+/// `log`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Log {
+    /// A level (`error`, `warn`, `info`, `debug`, `trace`, `off`) or per-target directives
+    /// (`info,sessiond_server=debug`). Default: `info`. Env: `SESSIOND__LOG__LEVEL`.
+    pub(super) level: Option<String>,
+    /// `text` or `json`. Default: `text`. Env: `SESSIOND__LOG__FORMAT`.
+    pub(super) format: Option<String>,
+}
+
+/// `audit`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Audit {
+    /// File to which audit events are appended as JSON lines. Default: no audit log.
+    /// Env: `SESSIOND__AUDIT__PATH`.
+    pub(super) path: Option<PathBuf>,
+}
+
+/// A duration as written: `90s`, `5m`, `1h30m`, `1M`, a bare number of seconds, or `-1`/`0`
+/// where the key gives them a meaning. Parsed during validation, so that the error names the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize))]
+pub(super) struct DurationSpec(pub(super) String);
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurationVisitor;
+        impl Visitor<'_> for DurationVisitor {
+            type Value = DurationSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as 5m or 1h30m, or a number of seconds")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationSpec, E> {
+                Ok(DurationSpec(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationSpec, E> {
+                Ok(DurationSpec(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationSpec, E> {
+                Ok(DurationSpec(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(DurationVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Length is checked during validation, where the error can name the key.
+        String::deserialize(deserializer).map(|text| Secret(text.into_bytes()))
+    }
+}
+
+#[cfg(test)]
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}

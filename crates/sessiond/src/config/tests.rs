@@ -1,0 +1,714 @@
+//! The promises of configuration loading: defaults, refusals that name the key, the environment
+//! overlay, and the effective output.
+
+use super::schema::{self, NAME};
+use super::*;
+use sessiond_core::cookie::SameSite;
+use sessiond_core::realm::HttpOnlyMode;
+use sessiond_core::timeout::Timeouts;
+use std::io::Write as _;
+
+const SECRET: &str = "correct-horse-battery-staple-0123456789";
+
+fn parse(yaml: &str) -> Result<Config, ConfigError> {
+    parse_env(yaml, &[])
+}
+
+fn parse_env(yaml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+    from_sources(Some((Path::new("test.yml"), yaml)), env)
+}
+
+/// The error for `yaml`, checked to name `key`.
+fn refused(yaml: &str, key: &str) -> ConfigError {
+    let error = parse(yaml).unwrap_err();
+    assert_eq!(error.key(), Some(key), "wrong key in: {error}");
+    assert!(error.to_string().starts_with(key) || error.to_string().contains(&format!("{key:?}")));
+    error
+}
+
+fn realm<'a>(config: &'a Config, name: &str) -> &'a RealmPolicy {
+    config.realms.iter().find(|r| r.name == name).unwrap()
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+// ---- defaults ----
+
+#[test]
+fn zero_config_serves_realm_main_on_localhost_with_design_defaults() {
+    let config = from_sources(None, Vec::new()).unwrap();
+    assert_eq!(config.data_dir, PathBuf::from("./sessiond-data"));
+    assert_eq!(config.server.listen, "127.0.0.1:8470".parse::<SocketAddr>().unwrap());
+    assert_eq!(config.server.portal_url.as_str(), "http://127.0.0.1:8470/");
+    assert!(config.server.trusted_proxies.is_empty());
+    assert!(config.server.allowed_redirects.is_empty());
+    assert_eq!(config.server.admin_group, "admins");
+    assert_eq!(config.server.max_body_bytes, 65536);
+    assert_eq!(config.storage, StorageConfig::Embedded { path: PathBuf::from("./sessiond-data/sessiond.redb") });
+    assert!(config.secret.is_none());
+    assert_eq!(config.users_file, PathBuf::from("./sessiond-data/users.yml"));
+    assert_eq!(config.regulation, Regulation { max_retries: 3, find_time: secs(120), ban_time: secs(300) });
+    assert_eq!(config.log, LogConfig { level: "info".into(), format: LogFormat::Text });
+    assert_eq!(config.audit_path, None);
+    assert_eq!(config.source, None);
+
+    assert_eq!(config.realms.len(), 1);
+    let main = &config.realms[0];
+    assert_eq!(main.name, "main");
+    assert_eq!(main.portal_url, config.server.portal_url);
+    assert_eq!(
+        main.timeouts,
+        Timeouts { expiration: secs(3600), inactivity: Some(secs(300)), remember_me: Some(secs(30 * 86_400)) }
+    );
+    assert_eq!(main.cookie.name, None);
+    assert_eq!(main.cookie.domain, None);
+    assert_eq!(main.cookie.same_site, SameSite::Lax);
+    // auto: a plain-http portal on 127.0.0.1 gets no Secure, or the cookie would never come back.
+    assert!(!main.cookie.secure);
+    assert!(main.cookie.persistent);
+    assert_eq!(main.cookie.http_only, HttpOnlyMode::On);
+}
+
+#[test]
+fn an_empty_file_and_empty_sections_mean_defaults() {
+    let empty = parse("").unwrap();
+    assert_eq!(empty.server, from_sources(None, Vec::new()).unwrap().server);
+    let sections = parse("server:\nrealms:\n  main:\nlog:\n").unwrap();
+    assert_eq!(sections.realms[0].timeouts, Timeouts::default());
+    assert_eq!(sections.source, Some(PathBuf::from("test.yml")));
+}
+
+#[test]
+fn portal_url_defaults_to_loopback_when_listening_everywhere() {
+    let v4 = parse("server: {listen: '0.0.0.0:9000'}").unwrap();
+    assert_eq!(v4.server.portal_url.as_str(), "http://127.0.0.1:9000/");
+    let v6 = parse("server: {listen: '[::]:9000'}").unwrap();
+    assert_eq!(v6.server.portal_url.as_str(), "http://127.0.0.1:9000/");
+    let loopback6 = parse("server: {listen: '[::1]:9000'}").unwrap();
+    assert_eq!(loopback6.server.portal_url.as_str(), "http://[::1]:9000/");
+}
+
+#[test]
+fn secure_auto_follows_the_realm_portal() {
+    let config = parse(
+        "server: {portal_url: 'https://auth.example.com'}\n\
+         realms:\n  main: {}\n  dev: {portal_url: 'http://localhost:8470', domain: localhost}\n",
+    )
+    .unwrap();
+    assert!(realm(&config, "main").cookie.secure);
+    assert_eq!(realm(&config, "main").portal_url.as_str(), "https://auth.example.com/");
+    assert!(!realm(&config, "dev").cookie.secure);
+    let forced = parse("realms: {main: {cookie: {secure: true}}}").unwrap();
+    assert!(forced.realms[0].cookie.secure);
+    let off =
+        parse("server: {portal_url: 'https://a.example.com'}\nrealms: {main: {cookie: {secure: false}}}").unwrap();
+    assert!(!off.realms[0].cookie.secure);
+}
+
+#[test]
+fn every_realm_setting_is_read() {
+    let config = parse(
+        "server: {portal_url: 'https://auth.example.com'}\n\
+         realms:\n  main:\n    domain: .Example.COM\n    cookie:\n      name: __Secure-sid\n      same_site: strict\n      persistent: false\n      http_only: enforced\n    location: server\n    expiration: 2h\n    inactivity: 600\n    remember_me: 1w\n",
+    )
+    .unwrap();
+    let main = &config.realms[0];
+    assert_eq!(main.cookie.domain.as_deref(), Some("example.com"));
+    assert_eq!(main.cookie.name.as_deref(), Some("__Secure-sid"));
+    assert_eq!(main.cookie.same_site, SameSite::Strict);
+    assert!(!main.cookie.persistent);
+    assert_eq!(main.cookie.http_only, HttpOnlyMode::Enforced);
+    assert_eq!(
+        main.timeouts,
+        Timeouts { expiration: secs(7200), inactivity: Some(secs(600)), remember_me: Some(secs(7 * 86_400)) }
+    );
+    let off = parse("realms: {main: {cookie: {http_only: false}}}").unwrap();
+    assert_eq!(off.realms[0].cookie.http_only, HttpOnlyMode::Off);
+}
+
+#[test]
+fn remember_me_minus_one_turns_the_feature_off() {
+    let config = parse("realms: {main: {remember_me: -1}}").unwrap();
+    assert_eq!(config.realms[0].timeouts.remember_me, None);
+    let quoted = parse("realms: {main: {remember_me: '-1'}}").unwrap();
+    assert_eq!(quoted.realms[0].timeouts.remember_me, None);
+}
+
+#[test]
+fn inactivity_zero_turns_the_idle_limit_off() {
+    let config = parse("realms: {main: {inactivity: 0}}").unwrap();
+    assert_eq!(config.realms[0].timeouts.inactivity, None);
+    let text = parse("realms: {main: {inactivity: 0s}}").unwrap();
+    assert_eq!(text.realms[0].timeouts.inactivity, None);
+}
+
+#[test]
+fn other_sections_are_read() {
+    let config = parse(
+        "data_dir: /var/lib/sessiond\n\
+         server:\n  listen: '[::1]:9443'\n  trusted_proxies: [10.0.0.1/8, 192.168.1.7, '::1']\n  allowed_redirects: [App.Other.org, '*.example.net', 'HTTPS://Docs.Example.org:443/']\n  admin_group: ops\n  max_body_bytes: 1024\n\
+         storage: {kind: embedded}\n\
+         users: {file: /etc/sessiond/users.yml}\n\
+         regulation: {max_retries: 0, find_time: 10m, ban_time: 1h}\n\
+         log: {level: 'warn,sessiond=debug', format: json}\n\
+         audit: {path: /var/log/sessiond/audit.jsonl}\n",
+    )
+    .unwrap();
+    assert_eq!(config.server.listen, "[::1]:9443".parse::<SocketAddr>().unwrap());
+    let proxies: Vec<String> = config.server.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]);
+    assert_eq!(config.server.allowed_redirects, ["app.other.org", "*.example.net", "https://docs.example.org"]);
+    assert_eq!(config.server.admin_group, "ops");
+    assert_eq!(config.server.max_body_bytes, 1024);
+    // The database follows data_dir unless storage.path says otherwise.
+    assert_eq!(config.storage, StorageConfig::Embedded { path: PathBuf::from("/var/lib/sessiond/sessiond.redb") });
+    assert_eq!(config.users_file, PathBuf::from("/etc/sessiond/users.yml"));
+    assert_eq!(config.regulation, Regulation { max_retries: 0, find_time: secs(600), ban_time: secs(3600) });
+    assert_eq!(config.log, LogConfig { level: "warn,sessiond=debug".into(), format: LogFormat::Json });
+    assert_eq!(config.audit_path, Some(PathBuf::from("/var/log/sessiond/audit.jsonl")));
+
+    let memory = parse("storage: {kind: memory}").unwrap();
+    assert_eq!(memory.storage, StorageConfig::Memory);
+    let placed = parse("storage: {path: /tmp/s.redb}").unwrap();
+    assert_eq!(placed.storage, StorageConfig::Embedded { path: PathBuf::from("/tmp/s.redb") });
+}
+
+#[test]
+fn realms_are_sorted_by_name_and_need_not_include_main() {
+    let config = parse(
+        "realms:\n  zeta: {portal_url: 'https://z.example.com'}\n  alpha: {portal_url: 'https://a.example.com'}\n",
+    )
+    .unwrap();
+    let names: Vec<&str> = config.realms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["alpha", "zeta"]);
+}
+
+#[test]
+fn yaml_merge_keys_share_settings_between_realms() {
+    let config = parse(
+        "realms:\n  a: &common\n    portal_url: 'https://a.example.com'\n    inactivity: 30m\n  b:\n    <<: *common\n    portal_url: 'https://b.example.com'\n",
+    )
+    .unwrap();
+    assert_eq!(realm(&config, "b").timeouts.inactivity, Some(secs(1800)));
+    assert_eq!(realm(&config, "b").portal_url.as_str(), "https://b.example.com/");
+}
+
+// ---- refusals name the key ----
+
+#[test]
+fn bad_duration_is_refused_naming_key_and_unit() {
+    let error = refused("realms: {main: {inactivity: 5x}}", "realms.main.inactivity");
+    assert_eq!(error.to_string(), r#"realms.main.inactivity: invalid duration "5x": unknown unit "x""#);
+    refused("realms: {main: {expiration: 1h30}}", "realms.main.expiration");
+    refused("realms: {main: {expiration: 0}}", "realms.main.expiration");
+    refused("realms: {main: {remember_me: 0}}", "realms.main.remember_me");
+    refused("realms: {main: {remember_me: -2}}", "realms.main.remember_me");
+    refused("realms: {main: {inactivity: -1}}", "realms.main.inactivity");
+    refused("realms: {main: {inactivity: 1.5}}", "realms.main.inactivity");
+    refused("regulation: {find_time: soon}", "regulation.find_time");
+    refused("regulation: {ban_time: 0}", "regulation.ban_time");
+}
+
+#[test]
+fn short_secret_is_refused_without_echoing_it() {
+    let error = refused("secret: tooshort-but-secret", "secret");
+    let text = error.to_string();
+    assert!(text.contains("at least 32"), "{text}");
+    assert!(!text.contains("tooshort-but-secret"), "{text}");
+    let exact = parse(&format!("secret: {}", "s".repeat(32))).unwrap();
+    assert_eq!(exact.secret.unwrap().expose(), "s".repeat(32).as_bytes());
+}
+
+#[test]
+fn unquoted_numeric_secret_is_refused_without_echoing_it() {
+    let digits = "1".repeat(40);
+    let error = refused(&format!("secret: {digits}"), "secret");
+    assert!(!error.to_string().contains(&digits), "{error}");
+    assert!(error.to_string().contains("quotes"), "{error}");
+}
+
+#[test]
+fn public_suffix_domain_is_refused() {
+    let error = refused(
+        "server: {portal_url: 'https://auth.example.co.uk'}\nrealms: {main: {domain: co.uk}}",
+        "realms.main.domain",
+    );
+    assert!(error.to_string().contains("public suffix"), "{error}");
+    let error = refused(
+        "server: {portal_url: 'https://me.github.io'}\nrealms: {main: {domain: github.io}}",
+        "realms.main.domain",
+    );
+    assert!(error.to_string().contains("public suffix"), "{error}");
+}
+
+#[test]
+fn domain_outside_the_portal_is_refused() {
+    let error = refused(
+        "server: {portal_url: 'https://auth.example.com'}\nrealms: {main: {domain: example.org}}",
+        "realms.main.domain",
+    );
+    assert!(error.to_string().contains("example.org"), "{error}");
+    // A realm's own portal_url is what the domain must cover, not the server's.
+    refused(
+        "server: {portal_url: 'https://auth.example.com'}\nrealms: {main: {portal_url: 'https://auth.example.org', domain: example.com}}",
+        "realms.main.domain",
+    );
+}
+
+#[test]
+fn bad_cookie_names_are_refused() {
+    let error = refused("realms: {main: {cookie: {name: 'my session'}}}", "realms.main.cookie.name");
+    assert!(error.to_string().contains("my session"), "{error}");
+    // __Secure- needs Secure; the local http portal makes auto resolve to false.
+    refused("realms: {main: {cookie: {name: __Secure-sid}}}", "realms.main.cookie.name");
+    refused(
+        "server: {portal_url: 'https://auth.example.com'}\nrealms: {main: {domain: example.com, cookie: {name: __Host-sid}}}",
+        "realms.main.cookie.name",
+    );
+    refused("realms: {main: {cookie: {name: sid_flash}}}", "realms.main.cookie.name");
+}
+
+#[test]
+fn same_site_none_requires_secure() {
+    let error = refused("realms: {main: {cookie: {same_site: none}}}", "realms.main.cookie.same_site");
+    assert!(error.to_string().contains("secure"), "{error}");
+    refused(
+        "server: {portal_url: 'https://a.example.com'}\nrealms: {main: {cookie: {same_site: none, secure: false}}}",
+        "realms.main.cookie.same_site",
+    );
+    let ok = parse("realms: {main: {cookie: {same_site: none, secure: true}}}").unwrap();
+    assert_eq!(ok.realms[0].cookie.same_site, SameSite::None);
+}
+
+#[test]
+fn unknown_words_are_refused() {
+    refused("realms: {main: {cookie: {same_site: Relaxed}}}", "realms.main.cookie.same_site");
+    refused("realms: {main: {cookie: {secure: maybe}}}", "realms.main.cookie.secure");
+    refused("realms: {main: {cookie: {http_only: sometimes}}}", "realms.main.cookie.http_only");
+    let error = refused("realms: {main: {location: client}}", "realms.main.location");
+    assert!(error.to_string().contains("server"), "{error}");
+    let error = refused("storage: {kind: redis}", "storage.kind");
+    assert!(error.to_string().contains("\"redis\""), "{error}");
+    refused("log: {format: xml}", "log.format");
+    refused("log: {level: verbose}", "log.level");
+    refused("log: {level: 'info,sessiond=loud'}", "log.level");
+}
+
+#[test]
+fn two_realms_with_one_cookie_name_are_refused() {
+    let error = refused(
+        "realms:\n  a: {portal_url: 'https://a.example.com', cookie: {name: sid}}\n  b: {portal_url: 'https://b.example.com', cookie: {name: sid}}\n",
+        "realms.b.cookie.name",
+    );
+    assert!(error.to_string().contains("\"a\""), "{error}");
+}
+
+#[test]
+fn two_realms_with_one_cookie_scope_are_refused() {
+    refused("realms: {a: {}, b: {}}", "realms.b.domain");
+    refused(
+        "server: {portal_url: 'https://auth.example.com'}\nrealms: {a: {domain: example.com}, b: {domain: example.com}}",
+        "realms.b.domain",
+    );
+}
+
+#[test]
+fn realm_names_are_lowercase_words() {
+    refused("realms: {Main: {}}", "realms.Main");
+    refused("realms: {'my realm': {}}", "realms.my realm");
+    parse("realms: {my-realm_2: {}}").unwrap();
+}
+
+#[test]
+fn bad_server_values_are_refused() {
+    refused("server: {listen: 'localhost:8470'}", "server.listen");
+    refused("server: {listen: '127.0.0.1'}", "server.listen");
+    refused("server: {portal_url: 'ftp://auth.example.com'}", "server.portal_url");
+    refused("server: {portal_url: 'https://auth.example.com/?x=1'}", "server.portal_url");
+    refused("server: {portal_url: 'https://auth.example.com/#top'}", "server.portal_url");
+    refused("server: {portal_url: 'https://user:pw@auth.example.com/'}", "server.portal_url");
+    refused("server: {portal_url: 'auth.example.com'}", "server.portal_url");
+    refused("realms: {main: {portal_url: 'https://a.example.com/?x'}}", "realms.main.portal_url");
+    let error = refused("server: {trusted_proxies: [10.0.0.0/33]}", "server.trusted_proxies");
+    assert!(error.to_string().contains("10.0.0.0/33"), "{error}");
+    refused("server: {trusted_proxies: [proxy.local]}", "server.trusted_proxies");
+    refused("server: {allowed_redirects: ['*.com']}", "server.allowed_redirects");
+    refused("server: {allowed_redirects: ['https://a.example.com/path']}", "server.allowed_redirects");
+    refused("server: {allowed_redirects: ['a.example.com/path']}", "server.allowed_redirects");
+    refused("server: {admin_group: ''}", "server.admin_group");
+    refused("server: {max_body_bytes: 0}", "server.max_body_bytes");
+    refused("data_dir: ''", "data_dir");
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_full_path() {
+    let error = parse("realms: {main: {cookie: {nmae: sid}}}").unwrap_err();
+    assert_eq!(error.to_string(), r#"unknown key "realms.main.cookie.nmae" (did you mean "realms.main.cookie.name"?)"#);
+    assert_eq!(error.key(), Some("realms.main.cookie.nmae"));
+    for (yaml, key) in [
+        ("sever: {}", "sever"),
+        ("server: {listn: '127.0.0.1:1'}", "server.listn"),
+        ("realms: {main: {inactivty: 5m}}", "realms.main.inactivty"),
+        ("realms: {main: {jwt: {enabled: true}}}", "realms.main.jwt"),
+        ("storage: {kind: embedded, redis: {url: 'redis://x'}}", "storage.redis"),
+        ("session: {name: x}", "session"),
+    ] {
+        let error = parse(yaml).unwrap_err();
+        assert!(matches!(error, ConfigError::UnknownKey { .. }), "{yaml}: {error}");
+        assert_eq!(error.key(), Some(key), "{yaml}: {error}");
+        assert!(error.to_string().starts_with(&format!("unknown key {key:?}")), "{error}");
+    }
+    // A typo far from every key gets no guess.
+    let error = parse("xyzzy: 1").unwrap_err();
+    assert_eq!(error.to_string(), r#"unknown key "xyzzy""#);
+}
+
+#[test]
+fn values_of_the_wrong_type_are_refused_naming_the_key() {
+    for (yaml, key, expected) in [
+        ("server: {max_body_bytes: big}", "server.max_body_bytes", "whole number"),
+        ("server: {max_body_bytes: -5}", "server.max_body_bytes", "whole number"),
+        ("realms: {main: {cookie: {persistent: 'yes'}}}", "realms.main.cookie.persistent", "true or false"),
+        ("server: {trusted_proxies: 10.0.0.1}", "server.trusted_proxies", "a list"),
+        ("server: {trusted_proxies: [[a]]}", "server.trusted_proxies", "position 1"),
+        ("server: {listen: [a, b]}", "server.listen", "text"),
+        ("realms: {main: {cookie: 5}}", "realms.main.cookie", "keys"),
+        ("realms: [main]", "realms", "keys"),
+        ("realms: {main: {expiration: [1h]}}", "realms.main.expiration", "duration"),
+        ("- a\n- b\n", "configuration", "keys"),
+    ] {
+        let error = parse(yaml).unwrap_err();
+        assert_eq!(error.key(), Some(key), "{yaml}: {error}");
+        assert!(error.to_string().contains(expected), "{yaml}: {error}");
+    }
+}
+
+#[test]
+fn invalid_yaml_names_the_file_and_line() {
+    let error = parse("server:\n  listen: [unclosed\n").unwrap_err();
+    assert!(matches!(error, ConfigError::Yaml { .. }), "{error}");
+    let text = error.to_string();
+    assert!(text.starts_with("test.yml: "), "{text}");
+    assert!(text.contains("line"), "{text}");
+}
+
+// ---- secret and secret_file ----
+
+fn secret_file(contents: &[u8]) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(contents).unwrap();
+    file
+}
+
+#[test]
+fn secret_file_is_read_without_its_trailing_newline() {
+    let file = secret_file(format!("{SECRET}\n").as_bytes());
+    let config = parse(&format!("secret_file: {}", file.path().display())).unwrap();
+    assert_eq!(config.secret.unwrap().expose(), SECRET.as_bytes());
+    let crlf = secret_file(format!("{SECRET}\r\n").as_bytes());
+    let config = parse(&format!("secret_file: {}", crlf.path().display())).unwrap();
+    assert_eq!(config.secret.unwrap().expose(), SECRET.as_bytes());
+}
+
+#[test]
+fn short_secret_file_is_refused() {
+    let file = secret_file(b"short\n");
+    let error = refused(&format!("secret_file: {}", file.path().display()), "secret_file");
+    assert!(error.to_string().contains("at least 32"), "{error}");
+    assert!(!error.to_string().contains("short\n"), "{error}");
+}
+
+#[test]
+fn secret_and_secret_file_together_are_refused() {
+    let file = secret_file(SECRET.as_bytes());
+    let error = refused(&format!("secret: {SECRET}\nsecret_file: {}", file.path().display()), "secret_file");
+    assert!(error.to_string().contains("secret"), "{error}");
+    assert!(!error.to_string().contains(SECRET), "{error}");
+}
+
+#[test]
+fn missing_secret_file_is_refused_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let error = refused(&format!("secret_file: {}", missing.display()), "secret_file");
+    assert!(error.to_string().contains(&missing.display().to_string()), "{error}");
+}
+
+#[test]
+fn secret_debug_is_redacted() {
+    let config = parse(&format!("secret: {SECRET}")).unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(SECRET), "{debug}");
+    assert!(debug.contains("[redacted]"), "{debug}");
+}
+
+// ---- environment ----
+
+#[test]
+fn env_overrides_the_file_including_realm_keys() {
+    let config = parse_env(
+        "realms: {main: {inactivity: 5m, expiration: 2h}}",
+        &[
+            ("SESSIOND__REALMS__MAIN__INACTIVITY", "10m"),
+            ("SESSIOND__REALMS__MAIN__COOKIE__PERSISTENT", "false"),
+            ("SESSIOND__REALMS__MAIN__COOKIE__SAME_SITE", "strict"),
+            ("SESSIOND__REALMS__MAIN__REMEMBER_ME", "-1"),
+            ("SESSIOND__SERVER__MAX_BODY_BYTES", "1024"),
+            ("SESSIOND__LOG__FORMAT", "json"),
+        ],
+    )
+    .unwrap();
+    let main = &config.realms[0];
+    assert_eq!(main.timeouts.inactivity, Some(secs(600)));
+    assert_eq!(main.timeouts.expiration, secs(7200), "keys the environment does not set stay");
+    assert_eq!(main.timeouts.remember_me, None);
+    assert!(!main.cookie.persistent);
+    assert_eq!(main.cookie.same_site, SameSite::Strict);
+    assert_eq!(config.server.max_body_bytes, 1024);
+    assert_eq!(config.log.format, LogFormat::Json);
+}
+
+#[test]
+fn env_can_create_a_realm_and_lowercases_segments() {
+    let config = parse_env(
+        "",
+        &[("SESSIOND__REALMS__APP__PORTAL_URL", "https://app.example.com"), ("SESSIOND__Realms__App__Inactivity", "0")],
+    )
+    .unwrap();
+    let names: Vec<&str> = config.realms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["app"]);
+    assert_eq!(config.realms[0].timeouts.inactivity, None);
+    assert!(config.realms[0].cookie.secure);
+}
+
+#[test]
+fn env_lists_are_comma_separated() {
+    let config = parse_env(
+        "server: {trusted_proxies: [172.16.0.1]}",
+        &[
+            ("SESSIOND__SERVER__TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,"),
+            ("SESSIOND__SERVER__ALLOWED_REDIRECTS", "*.example.net,https://docs.example.org"),
+        ],
+    )
+    .unwrap();
+    let proxies: Vec<String> = config.server.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.7/32"]);
+    assert_eq!(config.server.allowed_redirects, ["*.example.net", "https://docs.example.org"]);
+}
+
+#[test]
+fn env_text_values_are_taken_verbatim() {
+    // YAML would read these as a hex number, an alias and null; a secret must stay as typed.
+    for secret in [
+        "0x1f2e3d4c5b6a79880x1f2e3d4c5b6a7988",
+        "*anchor-like-secret-value-0123456789",
+        "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~",
+    ] {
+        let config = parse_env("", &[("SESSIOND__SECRET", secret)]).unwrap();
+        assert_eq!(config.secret.unwrap().expose(), secret.as_bytes());
+    }
+    let config = parse_env("", &[("SESSIOND__SERVER__ADMIN_GROUP", "1000")]).unwrap();
+    assert_eq!(config.server.admin_group, "1000");
+}
+
+#[test]
+fn env_secret_file_twin_is_read() {
+    let file = secret_file(format!("{SECRET}\n").as_bytes());
+    let path = file.path().display().to_string();
+    let config = parse_env("", &[("SESSIOND__SECRET_FILE", &path)]).unwrap();
+    assert_eq!(config.secret.unwrap().expose(), SECRET.as_bytes());
+    // A secret in the file plus a secret file in the environment: two sources, refused.
+    let error = parse_env(&format!("secret: {SECRET}"), &[("SESSIOND__SECRET_FILE", &path)]).unwrap_err();
+    assert_eq!(error.key(), Some("secret_file"));
+}
+
+#[test]
+fn empty_env_value_brings_back_the_default() {
+    let config = parse_env("realms: {main: {inactivity: 1m}}", &[("SESSIOND__REALMS__MAIN__INACTIVITY", "")]).unwrap();
+    assert_eq!(config.realms[0].timeouts.inactivity, Some(secs(300)));
+}
+
+#[test]
+fn refused_env_values_name_the_variable() {
+    let error = parse_env("", &[("SESSIOND__REALMS__MAIN__INACTIVITY", "5x")]).unwrap_err();
+    assert_eq!(error.key(), Some("realms.main.inactivity"));
+    assert!(error.to_string().contains("SESSIOND__REALMS__MAIN__INACTIVITY"), "{error}");
+    let error = parse_env("", &[("SESSIOND__SERVER__MAX_BODY_BYTES", "lots")]).unwrap_err();
+    assert_eq!(error.key(), Some("server.max_body_bytes"));
+    assert!(error.to_string().contains("SESSIOND__SERVER__MAX_BODY_BYTES"), "{error}");
+}
+
+#[test]
+fn unknown_env_variables_are_refused() {
+    let error = parse_env("", &[("SESSIOND__REALMS__MAIN__COOKIE__NMAE", "sid")]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "environment variable SESSIOND__REALMS__MAIN__COOKIE__NMAE: unknown key \"realms.main.cookie.nmae\" \
+         (did you mean SESSIOND__REALMS__MAIN__COOKIE__NAME?)"
+    );
+    for var in [
+        "SESSIOND__SERVR__LISTEN",
+        "SESSIOND__SERVER",
+        "SESSIOND__REALMS__MAIN",
+        "SESSIOND__SERVER____LISTEN",
+        "SESSIOND__SECRET__X",
+    ] {
+        let error = parse_env("", &[(var, "x")]).unwrap_err();
+        assert!(matches!(&error, ConfigError::Env { var: v, .. } if v == var), "{var}: {error}");
+    }
+}
+
+#[test]
+fn variables_without_the_double_underscore_prefix_are_ignored() {
+    let config = parse_env("", &[("SESSIOND_LOG", "x"), ("PATH", "/bin"), ("sessiond__log__level", "x")]).unwrap();
+    assert_eq!(config.log.level, "info");
+}
+
+// ---- load ----
+
+#[test]
+fn explicit_config_file_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("sessiond.yml");
+    let error = load(Some(&missing), Vec::new()).unwrap_err();
+    assert!(matches!(error, ConfigError::Read { .. }), "{error}");
+    assert!(error.to_string().contains(&missing.display().to_string()), "{error}");
+}
+
+#[test]
+fn explicit_config_file_is_read_and_remembered() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(b"server: {admin_group: ops}\n").unwrap();
+    let config = load(Some(file.path()), vec![("SESSIOND__LOG__LEVEL".to_owned(), "debug".to_owned())]).unwrap();
+    assert_eq!(config.server.admin_group, "ops");
+    assert_eq!(config.log.level, "debug");
+    assert_eq!(config.source.as_deref(), Some(file.path()));
+}
+
+// ---- effective configuration ----
+
+#[test]
+fn effective_output_redacts_the_secret() {
+    let config = parse(&format!("secret: {SECRET}")).unwrap();
+    for json in [false, true] {
+        let text = render_effective(&config, json);
+        assert!(!text.contains(SECRET), "{text}");
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+    let file = secret_file(SECRET.as_bytes());
+    let from_file = parse(&format!("secret_file: {}", file.path().display())).unwrap();
+    assert!(!render_effective(&from_file, false).contains(SECRET));
+}
+
+#[test]
+fn effective_output_reads_back_to_the_same_configuration() {
+    let config = parse(
+        "server:\n  portal_url: 'https://auth.example.com'\n  trusted_proxies: [10.0.0.0/8, '::1']\n  allowed_redirects: ['*.example.net']\n\
+         realms:\n  main: {domain: example.com, inactivity: 0, remember_me: -1, cookie: {name: sid, http_only: enforced, persistent: false}}\n  other: {portal_url: 'https://x.example.org', cookie: {http_only: false}}\n\
+         storage: {kind: memory}\naudit: {path: /tmp/audit.jsonl}\nlog: {level: debug, format: json}\n",
+    )
+    .unwrap();
+    for json in [false, true] {
+        let text = render_effective(&config, json);
+        // JSON is YAML too.
+        let again = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(again.server, config.server);
+        assert_eq!(again.realms, config.realms);
+        assert_eq!(again.storage, config.storage);
+        assert_eq!(again.regulation, config.regulation);
+        assert_eq!(again.log, config.log);
+        assert_eq!(again.audit_path, config.audit_path);
+        assert_eq!(again.users_file, config.users_file);
+        assert_eq!(again.data_dir, config.data_dir);
+    }
+    let yaml = render_effective(&config, false);
+    assert!(yaml.contains("inactivity: '0'") || yaml.contains("inactivity: \"0\""), "{yaml}");
+    assert!(yaml.contains("remember_me: '-1'") || yaml.contains("remember_me: \"-1\""), "{yaml}");
+    assert!(yaml.contains("http_only: enforced"), "{yaml}");
+}
+
+#[test]
+fn effective_json_is_json() {
+    let config = from_sources(None, Vec::new()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&config, true)).unwrap();
+    assert_eq!(value["realms"]["main"]["expiration"], "1h");
+    assert_eq!(value["server"]["listen"], "127.0.0.1:8470");
+    assert_eq!(value["secret"], serde_json::Value::Null);
+}
+
+// ---- documentation ----
+
+const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md"));
+
+/// The YAML blocks of the reference that follow `heading`, up to the next heading of that level.
+fn doc_yaml_blocks(heading: &str) -> Vec<&'static str> {
+    let start = DOC.find(heading).unwrap() + heading.len();
+    let section = &DOC[start..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    section.split("```yaml\n").skip(1).map(|block| &block[..block.find("```").unwrap()]).collect()
+}
+
+/// Parses a documented example; `secret_file` points at a file only the deployment has.
+fn parse_example(yaml: &str) -> Config {
+    let mut tree: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
+    let removed = tree.as_mapping_mut().unwrap().remove("secret_file");
+    assert!(removed.is_some(), "the example shows secret_file");
+    let tree = schema::normalize(tree).unwrap();
+    validate::validate(serde_yaml_ng::from_value(tree).unwrap()).unwrap()
+}
+
+#[test]
+fn the_full_example_is_a_valid_configuration() {
+    let blocks = doc_yaml_blocks("## Full example");
+    assert_eq!(blocks.len(), 1);
+    let config = parse_example(blocks[0]);
+    let names: Vec<&str> = config.realms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["main", "partners"]);
+    assert_eq!(realm(&config, "partners").timeouts.remember_me, None);
+    assert_eq!(config.server.allowed_redirects.len(), 3);
+}
+
+#[test]
+fn the_authelia_translation_is_a_valid_configuration() {
+    let blocks = doc_yaml_blocks("## Coming from Authelia");
+    assert_eq!(blocks.len(), 2, "Authelia's block, then ours");
+    let config = parse_example(blocks[1]);
+    assert_eq!(config.realms[0].cookie.name.as_deref(), Some("authelia_session"));
+    assert_eq!(config.realms[0].cookie.domain.as_deref(), Some("example.com"));
+    assert_eq!(config.realms[0].timeouts, Timeouts::default());
+}
+
+#[test]
+fn the_documented_error_messages_are_the_real_ones() {
+    let errors = [
+        parse("realms: {main: {inactivity: 5x}}").unwrap_err(),
+        parse("realms: {main: {cookie: {nmae: x}}}").unwrap_err(),
+        parse("server: {portal_url: 'https://auth.example.co.uk'}\nrealms: {main: {domain: co.uk}}").unwrap_err(),
+        parse_env("", &[("SESSIOND__REALMS__MAIN__INACTIVITY", "5x")]).unwrap_err(),
+        parse_env("", &[("SESSIOND__SERVR__LISTEN", "x")]).unwrap_err(),
+    ];
+    for error in errors {
+        let line = format!("\n{error}\n");
+        assert!(DOC.contains(&line), "docs/configuration.md does not show: {error}");
+    }
+}
+
+#[test]
+fn the_reference_documents_every_key_and_its_variable() {
+    let doc = DOC;
+    let mut missing = Vec::new();
+    for (path, _) in schema::key_paths() {
+        if !doc.contains(&format!("`{path}`")) {
+            missing.push(path.clone());
+        }
+        let var = schema::env_var(&path);
+        if !doc.contains(&var) {
+            missing.push(var);
+        }
+    }
+    assert!(missing.is_empty(), "docs/configuration.md does not mention: {missing:?}");
+    assert!(schema::key_paths().iter().any(|(p, _)| p == &format!("realms.{NAME}.cookie.name")));
+}

@@ -1,0 +1,405 @@
+//! From the file's structs to the validated [`Config`]: defaults filled in, every value checked,
+//! every refusal naming its key.
+
+use super::file::{self, DurationSpec};
+use super::{Config, ConfigError, LogConfig, LogFormat, Regulation, Secret, ServerConfig, StorageConfig};
+use sessiond_core::cookie::{SameSite, secure_by_default, validate_cookie_domain, validate_cookie_name};
+use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
+use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy};
+use sessiond_core::redirect::AllowedRedirect;
+use sessiond_core::timeout::Timeouts;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// Default of `data_dir`.
+pub(super) const DEFAULT_DATA_DIR: &str = "./sessiond-data";
+/// Default of `server.listen`.
+pub(super) const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8470);
+/// Default of `server.admin_group`.
+pub(super) const DEFAULT_ADMIN_GROUP: &str = "admins";
+/// Default of `server.max_body_bytes`.
+pub(super) const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// File name of the embedded database inside `data_dir`.
+pub(super) const DEFAULT_DB_FILE: &str = "sessiond.redb";
+/// File name of the users file inside `data_dir`.
+pub(super) const DEFAULT_USERS_FILE: &str = "users.yml";
+/// Default of `log.level`.
+pub(super) const DEFAULT_LOG_LEVEL: &str = "info";
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Validates the file's settings and fills in the defaults.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] naming the first refused key.
+pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
+    let data_dir = match raw.data_dir {
+        Some(dir) => non_empty_path("data_dir", dir)?,
+        None => PathBuf::from(DEFAULT_DATA_DIR),
+    };
+    let server = server(raw.server.unwrap_or_default())?;
+    let storage = storage(raw.storage.unwrap_or_default(), &data_dir)?;
+    let secret = secret(raw.secret, raw.secret_file)?;
+    let realms = realms(raw.realms.unwrap_or_default(), &server)?;
+    let users_file = match raw.users.and_then(|u| u.file) {
+        Some(path) => non_empty_path("users.file", path)?,
+        None => data_dir.join(DEFAULT_USERS_FILE),
+    };
+    let regulation = regulation(&raw.regulation.unwrap_or_default())?;
+    let log = log(raw.log.unwrap_or_default())?;
+    let audit_path = raw.audit.and_then(|a| a.path).map(|p| non_empty_path("audit.path", p)).transpose()?;
+    Ok(Config { data_dir, server, storage, secret, realms, users_file, regulation, log, audit_path, source: None })
+}
+
+fn non_empty_path(key: &str, path: PathBuf) -> Result<PathBuf> {
+    if path.as_os_str().is_empty() { Err(ConfigError::invalid(key, "the path is empty")) } else { Ok(path) }
+}
+
+fn server(raw: file::Server) -> Result<ServerConfig> {
+    let listen = match raw.listen {
+        Some(text) => text.trim().parse::<SocketAddr>().map_err(|_| {
+            ConfigError::invalid(
+                "server.listen",
+                format!("invalid address {text:?}: write IP:PORT, such as 127.0.0.1:8470 or [::1]:8470"),
+            )
+        })?,
+        None => DEFAULT_LISTEN,
+    };
+    let portal_url = match raw.portal_url {
+        Some(text) => portal_url("server.portal_url", &text)?,
+        None => default_portal_url(listen)?,
+    };
+    let trusted_proxies =
+        raw.trusted_proxies.unwrap_or_default().iter().map(|entry| trusted_proxy(entry)).collect::<Result<Vec<_>>>()?;
+    let allowed_redirects = raw
+        .allowed_redirects
+        .unwrap_or_default()
+        .iter()
+        .map(|entry| allowed_redirect(entry))
+        .collect::<Result<Vec<_>>>()?;
+    let admin_group = raw.admin_group.unwrap_or_else(|| DEFAULT_ADMIN_GROUP.to_owned());
+    if admin_group.trim().is_empty() {
+        return Err(ConfigError::invalid("server.admin_group", "the group name is empty"));
+    }
+    let max_body_bytes = match raw.max_body_bytes {
+        None => DEFAULT_MAX_BODY_BYTES,
+        Some(0) => {
+            return Err(ConfigError::invalid("server.max_body_bytes", "must be greater than zero"));
+        }
+        Some(n) => usize::try_from(n)
+            .map_err(|_| ConfigError::invalid("server.max_body_bytes", format!("{n} is too large for this machine")))?,
+    };
+    Ok(ServerConfig { listen, portal_url, trusted_proxies, allowed_redirects, admin_group, max_body_bytes })
+}
+
+/// `http://<listen>/`, with the loopback address when listening on every address: a browser
+/// cannot be sent to `0.0.0.0`.
+fn default_portal_url(listen: SocketAddr) -> Result<Url> {
+    let host = if listen.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { listen.ip() };
+    let address = SocketAddr::new(host, listen.port());
+    Url::parse(&format!("http://{address}/"))
+        .map_err(|e| ConfigError::invalid("server.listen", format!("no portal URL can be made from {listen}: {e}")))
+}
+
+fn portal_url(key: &str, text: &str) -> Result<Url> {
+    let refuse = |reason: &str| ConfigError::invalid(key, format!("invalid portal URL {text:?}: {reason}"));
+    let url = Url::parse(text.trim()).map_err(|e| refuse(&e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(refuse("the scheme must be http or https"));
+    }
+    if url.host().is_none() {
+        return Err(refuse("it has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("it must not contain user info"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse("it must not have a query or a fragment"));
+    }
+    Ok(url)
+}
+
+fn trusted_proxy(entry: &str) -> Result<ipnet::IpNet> {
+    let text = entry.trim();
+    let parsed =
+        text.parse::<ipnet::IpNet>().map(|net| net.trunc()).or_else(|_| text.parse::<IpAddr>().map(ipnet::IpNet::from));
+    parsed.map_err(|_| {
+        ConfigError::invalid(
+            "server.trusted_proxies",
+            format!("invalid entry {entry:?}: write an IP address (10.0.0.5) or a CIDR range (10.0.0.0/8)"),
+        )
+    })
+}
+
+/// Checks an entry and writes it in the form the redirect check compares against.
+fn allowed_redirect(entry: &str) -> Result<String> {
+    let parsed =
+        AllowedRedirect::parse(entry).map_err(|e| ConfigError::invalid("server.allowed_redirects", e.to_string()))?;
+    Ok(match parsed {
+        AllowedRedirect::Host(host) => host.to_string(),
+        AllowedRedirect::Subdomains(parent) => format!("*.{parent}"),
+        AllowedRedirect::Origin(origin) => origin.ascii_serialization(),
+    })
+}
+
+fn storage(raw: file::Storage, data_dir: &Path) -> Result<StorageConfig> {
+    match raw.kind.as_deref().map(str::trim) {
+        None | Some("embedded") => {
+            let path = match raw.path {
+                Some(path) => non_empty_path("storage.path", path)?,
+                None => data_dir.join(DEFAULT_DB_FILE),
+            };
+            Ok(StorageConfig::Embedded { path })
+        }
+        Some("memory") => Ok(StorageConfig::Memory),
+        Some(other) => Err(ConfigError::invalid(
+            "storage.kind",
+            format!("unknown storage kind {other:?}: expected embedded or memory"),
+        )),
+    }
+}
+
+fn secret(secret: Option<Secret>, secret_file: Option<PathBuf>) -> Result<Option<Secret>> {
+    match (secret, secret_file) {
+        (Some(_), Some(_)) => {
+            Err(ConfigError::invalid("secret_file", "both secret and secret_file are set; keep only one"))
+        }
+        (Some(secret), None) => {
+            Secret::new(secret.0).map(Some).map_err(|e| ConfigError::invalid("secret", e.to_string()))
+        }
+        (None, Some(path)) => {
+            let mut bytes = std::fs::read(&path)
+                .map_err(|e| ConfigError::invalid("secret_file", format!("cannot read {}: {e}", path.display())))?;
+            // Editors and `echo` end files with a newline that is not part of the secret.
+            while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+                bytes.pop();
+            }
+            Secret::new(bytes)
+                .map(Some)
+                .map_err(|e| ConfigError::invalid("secret_file", format!("{}: {e}", path.display())))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn realms(raw: BTreeMap<String, file::Realm>, server: &ServerConfig) -> Result<Vec<RealmPolicy>> {
+    let raw = if raw.is_empty() { BTreeMap::from([(DEFAULT_REALM.to_owned(), file::Realm::default())]) } else { raw };
+    let realms = raw.into_iter().map(|(name, realm)| self::realm(name, realm, server)).collect::<Result<Vec<_>>>()?;
+    distinct(&realms)?;
+    Ok(realms)
+}
+
+fn is_realm_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmPolicy> {
+    if !is_realm_name(&name) {
+        return Err(ConfigError::invalid(
+            format!("realms.{name}"),
+            format!("invalid realm name {name:?}: use lowercase letters, digits, '_' and '-'"),
+        ));
+    }
+    let key = |suffix: &str| format!("realms.{name}.{suffix}");
+    let portal_url = match &raw.portal_url {
+        Some(text) => portal_url(&key("portal_url"), text)?,
+        None => server.portal_url.clone(),
+    };
+    let domain = match &raw.domain {
+        Some(domain) => {
+            let host = portal_url.host_str().unwrap_or_default();
+            Some(
+                validate_cookie_domain(domain.trim(), host)
+                    .map_err(|e| ConfigError::invalid(key("domain"), e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let cookie = raw.cookie.unwrap_or_default();
+    let secure = match cookie.secure.as_deref().map(str::trim) {
+        None | Some("auto") => secure_by_default(&portal_url),
+        Some("true") => true,
+        Some("false") => false,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                key("cookie.secure"),
+                format!("unknown value {other:?}: expected true, false or auto"),
+            ));
+        }
+    };
+    let same_site = match cookie.same_site.as_deref().map(str::trim) {
+        None | Some("lax") => SameSite::Lax,
+        Some("strict") => SameSite::Strict,
+        Some("none") => SameSite::None,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                key("cookie.same_site"),
+                format!("unknown value {other:?}: expected strict, lax or none"),
+            ));
+        }
+    };
+    if same_site == SameSite::None && !secure {
+        // Browsers drop `SameSite=None` cookies that lack `Secure`: nobody could stay signed in.
+        return Err(ConfigError::invalid(
+            key("cookie.same_site"),
+            "none requires a secure cookie (cookie.secure is false, or auto with a plain-http local portal)",
+        ));
+    }
+    let http_only = match cookie.http_only.as_deref().map(str::trim) {
+        None | Some("true") => HttpOnlyMode::On,
+        Some("false") => HttpOnlyMode::Off,
+        Some("enforced") => HttpOnlyMode::Enforced,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                key("cookie.http_only"),
+                format!("unknown value {other:?}: expected true, false or enforced"),
+            ));
+        }
+    };
+    let cookie_name = match cookie.name {
+        Some(name) => {
+            validate_cookie_name(&name, secure, domain.as_deref())
+                .map_err(|e| ConfigError::invalid(key("cookie.name"), e.to_string()))?;
+            Some(name)
+        }
+        None => None,
+    };
+    match raw.location.as_deref().map(str::trim) {
+        None | Some("server") => {}
+        Some(other) => {
+            return Err(ConfigError::invalid(key("location"), format!("unknown location {other:?}: expected server")));
+        }
+    }
+    let defaults = Timeouts::default();
+    let expiration = match &raw.expiration {
+        Some(spec) => positive(&key("expiration"), spec)?,
+        None => defaults.expiration,
+    };
+    let inactivity = match &raw.inactivity {
+        Some(spec) => Some(duration(&key("inactivity"), spec)?).filter(|d| !d.is_zero()),
+        None => defaults.inactivity,
+    };
+    let remember_me = match &raw.remember_me {
+        Some(spec) => match parse_duration_or_disabled(&spec.0) {
+            Ok(Some(d)) if d.is_zero() => {
+                return Err(ConfigError::invalid(
+                    key("remember_me"),
+                    "must be greater than zero; -1 turns remember me off",
+                ));
+            }
+            Ok(d) => d,
+            Err(e) => return Err(ConfigError::invalid(key("remember_me"), e.to_string())),
+        },
+        None => defaults.remember_me,
+    };
+    Ok(RealmPolicy {
+        name,
+        portal_url,
+        cookie: CookieSettings {
+            name: cookie_name,
+            domain,
+            same_site,
+            secure,
+            persistent: cookie.persistent.unwrap_or(true),
+            http_only,
+        },
+        timeouts: Timeouts { expiration, inactivity, remember_me },
+    })
+}
+
+/// Realms must not step on each other: one cookie name each, and one
+/// cookie scope each, since the request host picks the realm.
+fn distinct(realms: &[RealmPolicy]) -> Result<()> {
+    for (i, later) in realms.iter().enumerate() {
+        for earlier in &realms[..i] {
+            if let (Some(a), Some(b)) = (&earlier.cookie.name, &later.cookie.name) {
+                // Companion names (`<name>_flash`, …) cannot clash: core refuses names ending so.
+                if a.eq_ignore_ascii_case(b) {
+                    return Err(ConfigError::invalid(
+                        format!("realms.{}.cookie.name", later.name),
+                        format!("cookie name {b:?} collides with realm {:?}'s cookie {a:?}", earlier.name),
+                    ));
+                }
+            }
+            if scope(earlier) == scope(later) {
+                let what = match &later.cookie.domain {
+                    Some(domain) => format!("cookie domain {domain:?}"),
+                    None => format!("host-only cookies on {:?}", scope(later)),
+                };
+                return Err(ConfigError::invalid(
+                    format!("realms.{}.domain", later.name),
+                    format!("realm {:?} already uses {what}; the request host could not tell them apart", earlier.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The hosts a realm's cookie reaches: its domain, or the portal's host when host-only.
+fn scope(realm: &RealmPolicy) -> String {
+    match &realm.cookie.domain {
+        Some(domain) => domain.clone(),
+        None => realm.portal_url.host_str().unwrap_or_default().to_owned(),
+    }
+}
+
+fn duration(key: &str, spec: &DurationSpec) -> Result<Duration> {
+    parse_duration(&spec.0).map_err(|e| ConfigError::invalid(key, e.to_string()))
+}
+
+fn positive(key: &str, spec: &DurationSpec) -> Result<Duration> {
+    let d = duration(key, spec)?;
+    if d.is_zero() {
+        return Err(ConfigError::invalid(key, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn regulation(raw: &file::Regulation) -> Result<Regulation> {
+    let defaults = Regulation::default();
+    let max_retries = match raw.max_retries {
+        Some(n) => {
+            u32::try_from(n).map_err(|_| ConfigError::invalid("regulation.max_retries", format!("{n} is too large")))?
+        }
+        None => defaults.max_retries,
+    };
+    let find_time = match &raw.find_time {
+        Some(spec) => positive("regulation.find_time", spec)?,
+        None => defaults.find_time,
+    };
+    let ban_time = match &raw.ban_time {
+        Some(spec) => positive("regulation.ban_time", spec)?,
+        None => defaults.ban_time,
+    };
+    Ok(Regulation { max_retries, find_time, ban_time })
+}
+
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+fn log(raw: file::Log) -> Result<LogConfig> {
+    let level = raw.level.map(|l| l.trim().to_owned()).unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
+    // A lone word is meant as a level; the filter syntax would take `verbose` for a target name
+    // and silently log nothing.
+    let lone_word = !level.contains([',', '=', ':', '[']);
+    if lone_word && !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+        return Err(ConfigError::invalid(
+            "log.level",
+            format!("unknown level {level:?}: expected {} or filter directives", LEVELS.join(", ")),
+        ));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&level) {
+        return Err(ConfigError::invalid("log.level", format!("invalid filter {level:?}: {e}")));
+    }
+    let format = match raw.format.as_deref().map(str::trim) {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(ConfigError::invalid("log.format", format!("unknown format {other:?}: expected text or json")));
+        }
+    };
+    Ok(LogConfig { level, format })
+}
