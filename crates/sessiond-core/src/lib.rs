@@ -33,6 +33,7 @@ pub mod journey;
 pub mod keys;
 pub mod realm;
 pub mod redirect;
+pub mod regulation;
 pub mod session;
 pub mod time;
 pub mod timeout;

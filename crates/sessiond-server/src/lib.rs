@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod error;
 pub mod extract;
+pub mod regulation;
 pub mod sessions;
 pub mod state;
 pub mod users;
@@ -60,6 +61,7 @@ pub async fn background(app: App, every: Duration, shutdown: impl std::future::F
         }
         sweep(&app).await;
         reload_users(&app).await;
+        app.regulator.prune(app.clock.now());
     }
 }
 

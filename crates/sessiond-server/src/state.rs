@@ -25,6 +25,8 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long a login journey may take.
     pub journey_timeout: Duration,
+    /// Brute-force regulation of logins.
+    pub regulation: sessiond_core::regulation::RegulationPolicy,
 }
 
 /// A realm with its cookie name resolved.
@@ -81,6 +83,8 @@ pub struct AppInner {
     pub tickets: JourneyTickets,
     /// Bounds concurrent password hashing (each check takes tens of MiB and a core).
     pub hashing: Semaphore,
+    /// Recent login failures.
+    pub regulator: crate::regulation::Regulator,
 }
 
 impl std::ops::Deref for App {
@@ -142,9 +146,10 @@ impl App {
             clock,
             realms,
             users,
-            settings,
             tickets: JourneyTickets::new(secret),
             hashing: Semaphore::new(permits),
+            regulator: crate::regulation::Regulator::new(settings.regulation),
+            settings,
         }))
     }
 

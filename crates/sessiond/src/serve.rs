@@ -57,6 +57,11 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         admin_group: config.server.admin_group.clone(),
         max_body_bytes: config.server.max_body_bytes,
         journey_timeout: sessiond_core::journey::DEFAULT_TIMEOUT,
+        regulation: sessiond_core::regulation::RegulationPolicy {
+            max_retries: config.regulation.max_retries,
+            find_time: config.regulation.find_time,
+            ban_time: config.regulation.ban_time,
+        },
     };
     let app = App::new(store.clone(), Arc::new(SystemClock), realms, users, settings, secret.expose());
 

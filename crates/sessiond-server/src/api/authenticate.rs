@@ -147,6 +147,10 @@ pub(crate) async fn authenticate(
         }
     };
     let credentials = read_callbacks(callbacks)?;
+    if let Err(banned) = app.regulator.check(&credentials.username, ctx.ip.as_deref(), now) {
+        warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "login refused: too many failures");
+        return Err(ApiError::TooManyAttempts);
+    }
 
     let permit = app.hashing.acquire().await.map_err(ApiError::internal)?;
     let users = app.users.clone();
@@ -159,9 +163,13 @@ pub(crate) async fn authenticate(
         PasswordCheck::Valid(user) => user,
         PasswordCheck::Invalid => {
             info!(user = %credentials.username, realm = %realm.name(), ip = ctx.ip.as_deref().unwrap_or("-"), "login failed");
+            for banned in app.regulator.failed(&credentials.username, ctx.ip.as_deref(), now) {
+                warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "banned after repeated login failures");
+            }
             return Err(ApiError::InvalidCredentials);
         }
     };
+    app.regulator.succeeded(&user.name);
 
     // No fixation: whatever session the client came with ends here.
     if let Ok(Some((presented, _))) = find_token(&headers, realm) {

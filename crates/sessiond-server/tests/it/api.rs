@@ -279,3 +279,31 @@ async fn health_and_readiness_answer() {
     let ready: Value = s.client.get(s.url("/readyz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(ready["store"], "memory");
 }
+
+#[tokio::test]
+async fn three_failures_ban_the_user_for_five_minutes_even_with_the_right_password() {
+    let s = TestServer::start().await;
+    for _ in 0..3 {
+        let res = s.post("/api/v1/authenticate", login_body("alice", "wrong", false)).await;
+        assert_eq!(error_code(res).await.0, 401);
+    }
+    let res = s.post("/api/v1/authenticate", login_body("alice", "alice-pw", false)).await;
+    assert!(session_cookies(res.headers()).is_empty());
+    assert_eq!(error_code(res).await, (429, "too_many_attempts".into()));
+    // Other users are not affected.
+    s.login("bob", "bob-pw", false).await;
+    s.advance(299);
+    assert_eq!(error_code(s.post("/api/v1/authenticate", login_body("alice", "alice-pw", false)).await).await.0, 429);
+    s.advance(1);
+    s.login("alice", "alice-pw", false).await;
+}
+
+#[tokio::test]
+async fn unknown_users_are_regulated_like_known_ones() {
+    let s = TestServer::start().await;
+    for _ in 0..3 {
+        s.post("/api/v1/authenticate", login_body("ghost", "x", false)).await;
+    }
+    let res = s.post("/api/v1/authenticate", login_body("ghost", "x", false)).await;
+    assert_eq!(error_code(res).await, (429, "too_many_attempts".into()));
+}

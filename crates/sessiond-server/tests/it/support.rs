@@ -4,6 +4,7 @@ use argon2::Params;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 use sessiond_core::cookie::SameSite;
+use sessiond_core::regulation::RegulationPolicy;
 use sessiond_core::realm::{CookieSettings, HttpOnlyMode, RealmPolicy};
 use sessiond_core::time::Timestamp;
 use sessiond_core::timeout::Timeouts;
@@ -24,11 +25,12 @@ pub struct Options {
     pub timeouts: Timeouts,
     pub http_only: HttpOnlyMode,
     pub max_body_bytes: usize,
+    pub regulation: RegulationPolicy,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { timeouts: Timeouts::default(), http_only: HttpOnlyMode::On, max_body_bytes: 64 * 1024 }
+        Self { timeouts: Timeouts::default(), http_only: HttpOnlyMode::On, max_body_bytes: 64 * 1024, regulation: RegulationPolicy::default() }
     }
 }
 
@@ -97,6 +99,7 @@ impl TestServer {
             admin_group: "admins".into(),
             max_body_bytes: options.max_body_bytes,
             journey_timeout: Duration::from_secs(300),
+            regulation: options.regulation,
         };
         let realm = Arc::new(Realm::new(policy, COOKIE));
         let app = App::new(store.clone(), Arc::new(clock.clone()), vec![realm], users, settings, SECRET);
