@@ -27,7 +27,7 @@ const SECRET_FILE: &str = "secret";
 
 /// Runs the server until a stop signal.
 pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
-    let config = config::load(config_path, std::env::vars()).context("invalid configuration")?;
+    let config = config::load(config_path, std::env::vars()).map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     init_logging(&config)?;
     create_private_dir(&config.data_dir)?;
     let secret = match &config.secret {
@@ -124,7 +124,8 @@ async fn stop_signal() {
 fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .with_context(|| format!("log.level: invalid filter {:?}", config.log.level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
     let result = match config.log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
