@@ -4,6 +4,7 @@
 //! `sessiond-store` for records, and writes responses. It holds no rules of its own.
 //! Start with [`router`], which builds the whole application from an [`App`].
 
+pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod extract;
@@ -24,6 +25,7 @@ use sessiond_store::Store;
 use std::time::Duration;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use audit::{AuditEvent, AuditKind};
 use tracing::{info, warn};
 
 /// The whole application.
@@ -98,6 +100,8 @@ async fn reload_users(app: &App) {
             match app.store.delete_user_sessions(realm.name(), &user, None).await {
                 Ok(ended) if !ended.is_empty() => {
                     info!(user = %user, realm = %realm.name(), count = ended.len(), "sessions ended: user disabled or removed");
+                    let detail = AuditEvent { realm: Some(realm.name()), user: Some(&user), count: Some(ended.len()), ..Default::default() };
+                    app.audit(AuditKind::UserDisabled, &detail);
                 }
                 Ok(_) => {}
                 Err(e) => warn!(error = %e, user = %user, "ending sessions of a disabled user failed"),

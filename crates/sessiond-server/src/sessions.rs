@@ -3,6 +3,7 @@
 //! The rules (deadlines, throttling) are in `sessiond_core::timeout`; this module sequences them
 //! with the store and the cookies.
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::ResponseCookies;
 use crate::state::{App, Realm};
@@ -45,6 +46,7 @@ pub async fn verify(
     if !user_still_active(app, &session) {
         app.store.delete_session(&hash).await?;
         info!(session_id = %session.id, user = %session.user, "session ended: user disabled or removed");
+        app.audit(AuditKind::UserDisabled, &AuditEvent::of_session(&session));
         return Err(ApiError::Unauthenticated("unknown or ended session"));
     }
     let timeouts = realm.policy.timeouts;
@@ -56,6 +58,7 @@ pub async fn verify(
                 DeathReason::Idle => "idle",
             };
             info!(session_id = %session.id, user = %session.user, reason = why, "session ended");
+            app.audit(AuditKind::Expired, &AuditEvent { reason: Some(why), ..AuditEvent::of_session(&session) });
             Err(ApiError::Unauthenticated("session expired"))
         }
         Verdict::Alive(alive) => {

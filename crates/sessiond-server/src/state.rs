@@ -85,6 +85,8 @@ pub struct AppInner {
     pub hashing: Semaphore,
     /// Recent login failures.
     pub regulator: crate::regulation::Regulator,
+    /// Security events.
+    pub audit: crate::audit::AuditLog,
 }
 
 impl std::ops::Deref for App {
@@ -139,6 +141,7 @@ impl App {
         users: Arc<Users>,
         settings: ServerSettings,
         secret: &[u8],
+        audit: crate::audit::AuditLog,
     ) -> Self {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
         Self(Arc::new(AppInner {
@@ -150,6 +153,7 @@ impl App {
             hashing: Semaphore::new(permits),
             regulator: crate::regulation::Regulator::new(settings.regulation),
             settings,
+            audit,
         }))
     }
 
@@ -172,6 +176,11 @@ impl App {
             .map(|(_, r)| r)
             .or_else(|| self.realms.iter().find(|r| r.policy.portal_url.host_str() == Some(host)))
             .unwrap_or(fallback)
+    }
+
+    /// Writes an audit event stamped with the current time.
+    pub fn audit(&self, kind: crate::audit::AuditKind, detail: &crate::audit::AuditEvent<'_>) {
+        self.audit.record(self.clock.now(), kind, detail);
     }
 
     /// The realm named `name`.

@@ -6,6 +6,7 @@ use crate::control;
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use rand::RngCore as _;
+use sessiond_server::audit::{AuditEvent, AuditKind, AuditLog};
 use sessiond_server::clock::SystemClock;
 use sessiond_server::users::{UserEntry, Users, UsersFile, hash_password};
 use sessiond_server::{App, Realm, ServerSettings};
@@ -39,12 +40,14 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let users = Arc::new(Users::load(config.users_file.clone()).context("loading the users file")?);
 
     let mut realms = Vec::with_capacity(config.realms.len());
+    let mut renamed = Vec::new();
     for policy in &config.realms {
         let outcome = sessiond_server::state::resolve_cookie_name(&store, policy)
             .await
             .with_context(|| format!("resolving the cookie name of realm {}", policy.name))?;
         if let Some(ended) = outcome.sessions_ended {
             warn!(realm = %outcome.realm, cookie = %outcome.name, sessions_ended = ended, "cookie name changed; every session of the realm ended");
+            renamed.push((outcome.realm.clone(), ended));
         }
         realms.push(Arc::new(Realm::new(policy.clone(), &outcome.name)));
     }
@@ -63,7 +66,15 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
             ban_time: config.regulation.ban_time,
         },
     };
-    let app = App::new(store.clone(), Arc::new(SystemClock), realms, users, settings, secret.expose());
+    let audit = match &config.audit_path {
+        Some(path) => AuditLog::to_file(path).with_context(|| format!("opening audit log {}", path.display()))?,
+        None => AuditLog::disabled(),
+    };
+    let app = App::new(store.clone(), Arc::new(SystemClock), realms, users, settings, secret.expose(), audit);
+    for (realm, ended) in &renamed {
+        let detail = AuditEvent { realm: Some(realm), count: Some(*ended), ..AuditEvent::default() };
+        app.audit(AuditKind::CookieNameChanged, &detail);
+    }
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -79,6 +90,8 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         .context("opening the control socket")?;
     let background = tokio::spawn(sessiond_server::background(app.clone(), BACKGROUND_EVERY, stopped(stop_rx.clone())));
 
+    #[cfg(unix)]
+    tokio::spawn(reopen_on_hangup(app.clone()));
     print_banner(&config, local, &store, &app, bootstrap_password.as_deref());
     info!(listen = %local, store = store.backend_name(), "sessiond started");
 
@@ -98,6 +111,18 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let _ = control.await;
     info!("sessiond stopped");
     Ok(())
+}
+
+/// SIGHUP reopens the audit log, so logrotate can move it away.
+#[cfg(unix)]
+async fn reopen_on_hangup(app: App) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        match app.audit.reopen() {
+            Ok(()) => info!("audit log reopened"),
+            Err(e) => warn!(error = %e, "reopening the audit log failed; still writing to the old file"),
+        }
+    }
 }
 
 async fn stop_signal() {

@@ -1,6 +1,8 @@
 //! `POST /api/v1/authenticate`: the login journey over JSON.
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
+use crate::regulation::Banned;
 use crate::extract::{JsonBody, RequestContext, ResponseCookies, find_token};
 use crate::sessions::{self, NewSession, SessionView};
 use crate::state::App;
@@ -109,6 +111,17 @@ fn requested_journey(query: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The audit fields of a login attempt.
+fn attempt<'a>(ctx: &'a RequestContext, user: &'a str) -> AuditEvent<'a> {
+    AuditEvent {
+        realm: Some(ctx.realm.name()),
+        user: Some(user),
+        ip: ctx.ip.as_deref(),
+        user_agent: ctx.user_agent.as_deref(),
+        ..AuditEvent::default()
+    }
+}
+
 /// Whether the request comes from a browser's script (fetch metadata or an Origin header), whose
 /// answers must not carry tokens when cookies are HttpOnly.
 fn from_browser(headers: &HeaderMap) -> bool {
@@ -149,6 +162,7 @@ pub(crate) async fn authenticate(
     let credentials = read_callbacks(callbacks)?;
     if let Err(banned) = app.regulator.check(&credentials.username, ctx.ip.as_deref(), now) {
         warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "login refused: too many failures");
+        app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("too_many_attempts"), ..attempt(&ctx, &credentials.username) });
         return Err(ApiError::TooManyAttempts);
     }
 
@@ -163,8 +177,14 @@ pub(crate) async fn authenticate(
         PasswordCheck::Valid(user) => user,
         PasswordCheck::Invalid => {
             info!(user = %credentials.username, realm = %realm.name(), ip = ctx.ip.as_deref().unwrap_or("-"), "login failed");
+            app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("invalid_credentials"), ..attempt(&ctx, &credentials.username) });
             for banned in app.regulator.failed(&credentials.username, ctx.ip.as_deref(), now) {
                 warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "banned after repeated login failures");
+                let reason = match banned {
+                    Banned::User => "user",
+                    Banned::Address => "address",
+                };
+                app.audit(AuditKind::Banned, &AuditEvent { reason: Some(reason), ..attempt(&ctx, &credentials.username) });
             }
             return Err(ApiError::InvalidCredentials);
         }
@@ -175,6 +195,7 @@ pub(crate) async fn authenticate(
     if let Ok(Some((presented, _))) = find_token(&headers, realm) {
         if let Some(old) = app.store.delete_session(&presented.hash()).await? {
             info!(session_id = %old.id, "session replaced by a new login");
+            app.audit(AuditKind::Logout, &AuditEvent { reason: Some("new_login"), ..AuditEvent::of_session(&old) });
         }
     }
     let new = NewSession {
@@ -186,6 +207,10 @@ pub(crate) async fn authenticate(
         attributes: BTreeMap::new(),
     };
     let (token, record) = sessions::create(&app, realm, new, now, &cookies).await?;
+    app.audit(
+        AuditKind::LoginSucceeded,
+        &AuditEvent { session_id: Some(record.id.as_str()), ..attempt(&ctx, &record.user) },
+    );
     if credentials.remember_me && !record.remember_me {
         warn!(realm = %realm.name(), "remember me asked for but turned off in this realm");
     }

@@ -1,5 +1,6 @@
 //! The session API: check a token, see and end sessions.
 
+use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, RequestContext, ResponseCookies, TokenSource, find_token};
 use crate::sessions::{self, NewSession, SessionView, UserView};
@@ -84,6 +85,7 @@ pub(crate) async fn end_current_session(
     app.store.delete_session(&caller.session.token_hash).await?;
     cookies.push(&caller.realm.cookie.delete_cookie());
     info!(session_id = %caller.session.id, user = %caller.session.user, "logged out");
+    app.audit(AuditKind::Logout, &AuditEvent::of_session(&caller.session));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -159,6 +161,7 @@ pub(crate) async fn revoke_session(
         cookies.push(&caller.realm.cookie.delete_cookie());
     }
     info!(session_id = %target.id, user = %target.user, by = %caller.session.user, "session revoked");
+    app.audit(AuditKind::Revoked, &AuditEvent { actor: Some(&caller.session.user), ..AuditEvent::of_session(&target) });
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,6 +198,16 @@ pub(crate) async fn revoke_sessions(
         cookies.push(&caller.realm.cookie.delete_cookie());
     }
     info!(user = %user, realm = %caller.session.realm, by = %caller.session.user, count = ended.len(), "sessions revoked");
+    app.audit(
+        AuditKind::Revoked,
+        &AuditEvent {
+            realm: Some(&caller.session.realm),
+            user: Some(&user),
+            actor: Some(&caller.session.user),
+            count: Some(ended.len()),
+            ..AuditEvent::default()
+        },
+    );
     Ok(Json(RevokeResponse { revoked: ended.len() }))
 }
 
@@ -261,6 +274,7 @@ pub(crate) async fn create_session(
     let discard = ResponseCookies::default();
     let (token, record) = sessions::create(&app, &ctx.realm, new, app.clock.now(), &discard).await?;
     info!(session_id = %record.id, user = %record.user, by = %caller.session.user, "session created for user");
+    app.audit(AuditKind::SessionCreated, &AuditEvent { actor: Some(&caller.session.user), ..AuditEvent::of_session(&record) });
     Ok((
         StatusCode::CREATED,
         Json(CreatedSession { session: SessionView::new(&app, record, false), session_token: token.expose() }),

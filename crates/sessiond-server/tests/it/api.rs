@@ -307,3 +307,20 @@ async fn unknown_users_are_regulated_like_known_ones() {
     let res = s.post("/api/v1/authenticate", login_body("ghost", "x", false)).await;
     assert_eq!(error_code(res).await, (429, "too_many_attempts".into()));
 }
+
+#[tokio::test]
+async fn security_events_reach_the_audit_log_without_secrets() {
+    let s = TestServer::start().await;
+    let _ = s.post("/api/v1/authenticate", login_body("alice", "wrong-pw-123", false)).await;
+    let token = s.login("alice", "alice-pw", false).await;
+    let res = s.client.delete(s.url("/api/v1/sessions/current")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let text = std::fs::read_to_string(&s.audit_path).unwrap();
+    assert!(!text.contains(&token) && !text.contains("alice-pw") && !text.contains("wrong-pw-123"));
+    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["login_failed", "login_succeeded", "logout"]);
+    assert_eq!(events[0]["reason"], "invalid_credentials");
+    assert_eq!(events[1]["ip"], "127.0.0.1");
+    assert_eq!(events[1]["session_id"], events[2]["session_id"]);
+}

@@ -8,6 +8,7 @@ use sessiond_core::regulation::RegulationPolicy;
 use sessiond_core::realm::{CookieSettings, HttpOnlyMode, RealmPolicy};
 use sessiond_core::time::Timestamp;
 use sessiond_core::timeout::Timeouts;
+use sessiond_server::audit::AuditLog;
 use sessiond_server::clock::ManualClock;
 use sessiond_server::users::{UserEntry, Users, UsersFile, hash_password_with};
 use sessiond_server::{App, Realm, ServerSettings};
@@ -41,6 +42,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub users_path: PathBuf,
     pub app: App,
+    pub audit_path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -102,14 +104,15 @@ impl TestServer {
             regulation: options.regulation,
         };
         let realm = Arc::new(Realm::new(policy, COOKIE));
-        let app = App::new(store.clone(), Arc::new(clock.clone()), vec![realm], users, settings, SECRET);
+        let app = App::new(store.clone(), Arc::new(clock.clone()), vec![realm], users, settings, SECRET, AuditLog::to_file(&dir.path().join("audit.jsonl")).unwrap());
         let served = app.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let service = sessiond_server::router(served).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, service).await.unwrap() });
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Self { base: format!("http://{addr}"), clock, store, client, users_path, app, _dir: dir }
+        let audit_path = dir.path().join("audit.jsonl");
+        Self { base: format!("http://{addr}"), clock, store, client, users_path, app, audit_path, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
