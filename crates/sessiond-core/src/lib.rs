@@ -27,6 +27,7 @@
 //! assert!(matches!(timeouts.verdict(&times, later), Verdict::Dead(_)));
 //! ```
 
+pub mod access;
 pub mod cookie;
 pub mod duration;
 pub mod journey;

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod extract;
+pub mod login;
 pub mod regulation;
 pub mod sessions;
 pub mod state;

@@ -27,6 +27,8 @@ pub struct ServerSettings {
     pub journey_timeout: Duration,
     /// Brute-force regulation of logins.
     pub regulation: sessiond_core::regulation::RegulationPolicy,
+    /// Peers whose forwarding headers (`X-Forwarded-*`, `X-Original-*`) are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// A realm with its cookie name resolved.
@@ -87,6 +89,8 @@ pub struct AppInner {
     pub regulator: crate::regulation::Regulator,
     /// Security events.
     pub audit: crate::audit::AuditLog,
+    /// Access rules for forward auth; swapped whole when the configuration is reloaded.
+    pub access: arc_swap::ArcSwap<sessiond_core::access::AccessControl>,
 }
 
 impl std::ops::Deref for App {
@@ -154,6 +158,7 @@ impl App {
             regulator: crate::regulation::Regulator::new(settings.regulation),
             settings,
             audit,
+            access: arc_swap::ArcSwap::from_pointee(sessiond_core::access::AccessControl::default()),
         }))
     }
 

@@ -65,6 +65,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
             find_time: config.regulation.find_time,
             ban_time: config.regulation.ban_time,
         },
+        trusted_proxies: config.server.trusted_proxies.clone(),
     };
     let audit = match &config.audit_path {
         Some(path) => AuditLog::to_file(path).with_context(|| format!("opening audit log {}", path.display()))?,

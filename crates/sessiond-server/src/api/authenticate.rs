@@ -1,22 +1,16 @@
 //! `POST /api/v1/authenticate`: the login journey over JSON.
 
-use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
-use crate::regulation::Banned;
-use crate::extract::{JsonBody, RequestContext, ResponseCookies, find_token};
-use crate::sessions::{self, NewSession, SessionView};
+use crate::login::{self, Credentials};
+use crate::extract::{JsonBody, RequestContext, ResponseCookies};
+use crate::sessions::SessionView;
 use crate::state::App;
-use crate::users::PasswordCheck;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use sessiond_core::journey::{CallbackKind, password_step};
 use sessiond_core::realm::HttpOnlyMode;
-use sessiond_core::session::amr;
-use sessiond_store::Store;
-use std::collections::BTreeMap;
-use tracing::{info, warn};
 
 /// Longest user name accepted.
 const MAX_USERNAME: usize = 256;
@@ -58,12 +52,6 @@ pub(crate) enum AuthenticateResponse {
         #[serde(skip_serializing_if = "Option::is_none")]
         session_token: Option<String>,
     },
-}
-
-struct Credentials {
-    username: String,
-    password: String,
-    remember_me: bool,
 }
 
 fn read_callbacks(callbacks: Vec<CallbackIn>) -> Result<Credentials, ApiError> {
@@ -111,17 +99,6 @@ fn requested_journey(query: Option<&str>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The audit fields of a login attempt.
-fn attempt<'a>(ctx: &'a RequestContext, user: &'a str) -> AuditEvent<'a> {
-    AuditEvent {
-        realm: Some(ctx.realm.name()),
-        user: Some(user),
-        ip: ctx.ip.as_deref(),
-        user_agent: ctx.user_agent.as_deref(),
-        ..AuditEvent::default()
-    }
-}
-
 /// Whether the request comes from a browser's script (fetch metadata or an Origin header), whose
 /// answers must not carry tokens when cookies are HttpOnly.
 fn from_browser(headers: &HeaderMap) -> bool {
@@ -160,60 +137,7 @@ pub(crate) async fn authenticate(
         }
     };
     let credentials = read_callbacks(callbacks)?;
-    if let Err(banned) = app.regulator.check(&credentials.username, ctx.ip.as_deref(), now) {
-        warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "login refused: too many failures");
-        app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("too_many_attempts"), ..attempt(&ctx, &credentials.username) });
-        return Err(ApiError::TooManyAttempts);
-    }
-
-    let permit = app.hashing.acquire().await.map_err(ApiError::internal)?;
-    let users = app.users.clone();
-    let username = credentials.username.clone();
-    let check = tokio::task::spawn_blocking(move || users.check_password(&username, &credentials.password))
-        .await
-        .map_err(ApiError::internal)?;
-    drop(permit);
-    let user = match check {
-        PasswordCheck::Valid(user) => user,
-        PasswordCheck::Invalid => {
-            info!(user = %credentials.username, realm = %realm.name(), ip = ctx.ip.as_deref().unwrap_or("-"), "login failed");
-            app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("invalid_credentials"), ..attempt(&ctx, &credentials.username) });
-            for banned in app.regulator.failed(&credentials.username, ctx.ip.as_deref(), now) {
-                warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "banned after repeated login failures");
-                let reason = match banned {
-                    Banned::User => "user",
-                    Banned::Address => "address",
-                };
-                app.audit(AuditKind::Banned, &AuditEvent { reason: Some(reason), ..attempt(&ctx, &credentials.username) });
-            }
-            return Err(ApiError::InvalidCredentials);
-        }
-    };
-    app.regulator.succeeded(&user.name);
-
-    // No fixation: whatever session the client came with ends here.
-    if let Ok(Some((presented, _))) = find_token(&headers, realm) {
-        if let Some(old) = app.store.delete_session(&presented.hash()).await? {
-            info!(session_id = %old.id, "session replaced by a new login");
-            app.audit(AuditKind::Logout, &AuditEvent { reason: Some("new_login"), ..AuditEvent::of_session(&old) });
-        }
-    }
-    let new = NewSession {
-        user: &user,
-        amr: vec![amr::PASSWORD.to_owned()],
-        remember_me: credentials.remember_me,
-        ip: ctx.ip.clone(),
-        user_agent: ctx.user_agent.clone(),
-        attributes: BTreeMap::new(),
-    };
-    let (token, record) = sessions::create(&app, realm, new, now, &cookies).await?;
-    app.audit(
-        AuditKind::LoginSucceeded,
-        &AuditEvent { session_id: Some(record.id.as_str()), ..attempt(&ctx, &record.user) },
-    );
-    if credentials.remember_me && !record.remember_me {
-        warn!(realm = %realm.name(), "remember me asked for but turned off in this realm");
-    }
+    let (token, record) = login::password_login(&app, &ctx, &headers, &cookies, credentials).await?;
     let hide_token = realm.policy.cookie.http_only != HttpOnlyMode::Off && from_browser(&headers);
     Ok(Json(AuthenticateResponse::Done {
         session: Box::new(SessionView::new(&app, record, true)),

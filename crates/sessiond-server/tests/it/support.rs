@@ -102,6 +102,7 @@ impl TestServer {
             max_body_bytes: options.max_body_bytes,
             journey_timeout: Duration::from_secs(300),
             regulation: options.regulation,
+            trusted_proxies: vec![],
         };
         let realm = Arc::new(Realm::new(policy, COOKIE));
         let app = App::new(store.clone(), Arc::new(clock.clone()), vec![realm], users, settings, SECRET, AuditLog::to_file(&dir.path().join("audit.jsonl")).unwrap());
