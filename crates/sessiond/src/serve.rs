@@ -36,6 +36,9 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         None => load_or_generate_secret(&config.data_dir.join(SECRET_FILE))?,
     };
     let bootstrap_password = bootstrap_users_file(&config.users_file)?;
+    // Until the banner shows the new administrator's password, a failed start must not leave the
+    // file behind: the next start would find it and show no password, and nobody could sign in.
+    let mut created_users_file = UnshownUsersFile { path: &config.users_file, armed: bootstrap_password.is_some() };
     let store = open_store(&config.storage)?;
     let users = Arc::new(Users::load(config.users_file.clone()).context("loading the users file")?);
 
@@ -94,6 +97,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     #[cfg(unix)]
     tokio::spawn(reopen_on_hangup(app.clone()));
     print_banner(&config, local, &store, &app, bootstrap_password.as_deref());
+    created_users_file.armed = false;
     info!(listen = %local, store = store.backend_name(), "sessiond started");
 
     let service = sessiond_server::router(app).into_make_service_with_connect_info::<SocketAddr>();
@@ -112,6 +116,21 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let _ = control.await;
     info!("sessiond stopped");
     Ok(())
+}
+
+/// A users file created by this start, removed again on drop while `armed` (its password not
+/// shown yet).
+struct UnshownUsersFile<'a> {
+    path: &'a Path,
+    armed: bool,
+}
+
+impl Drop for UnshownUsersFile<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(self.path);
+        }
+    }
 }
 
 /// SIGHUP reopens the audit log, so logrotate can move it away.

@@ -1,1 +1,10 @@
-//! End-to-end tests
+//! End-to-end tests: the real `sessiond` binary, started in a temporary directory per test, spoken
+//! to over HTTP, its control socket and its command line.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
+
+mod api;
+mod cli;
+mod config;
+mod crash;
+mod support;
+mod zero_config;
