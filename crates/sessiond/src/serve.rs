@@ -42,6 +42,11 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let store = open_store(&config.storage)?;
     let users = Arc::new(Users::load(config.users_file.clone()).context("loading the users file")?);
 
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.server.listen))?;
+    let local = listener.local_addr().context("reading the listening address")?;
+
     let mut realms = Vec::with_capacity(config.realms.len());
     let mut renamed = Vec::new();
     for policy in &config.realms {
@@ -52,13 +57,15 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
             warn!(realm = %outcome.realm, cookie = %outcome.name, sessions_ended = ended, "cookie name changed; every session of the realm ended");
             renamed.push((outcome.realm.clone(), ended));
         }
-        realms.push(Arc::new(Realm::new(policy.clone(), &outcome.name)));
+        let mut policy = policy.clone();
+        policy.portal_url = bound_portal_url(&policy.portal_url, config.server.listen, local);
+        realms.push(Arc::new(Realm::new(policy, &outcome.name)));
     }
     // The realm named `main` (or the first one) answers requests whose host matches no realm.
     realms.sort_by_key(|r| r.name() != sessiond_core::realm::DEFAULT_REALM);
 
     let settings = ServerSettings {
-        portal_url: config.server.portal_url.clone(),
+        portal_url: bound_portal_url(&config.server.portal_url, config.server.listen, local),
         allowed_redirects: config.server.allowed_redirects.clone(),
         admin_group: config.server.admin_group.clone(),
         max_body_bytes: config.server.max_body_bytes,
@@ -79,11 +86,6 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         let detail = AuditEvent { realm: Some(realm), count: Some(*ended), ..AuditEvent::default() };
         app.audit(AuditKind::CookieNameChanged, &detail);
     }
-
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.server.listen))?;
-    let local = listener.local_addr().context("reading the listening address")?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
@@ -116,6 +118,16 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let _ = control.await;
     info!("sessiond stopped");
     Ok(())
+}
+
+/// `url` with the port the listener actually got, when `server.listen` asked for any free port
+/// (port 0) and `url` was made from that address; otherwise `url` as configured.
+fn bound_portal_url(url: &url::Url, listen: SocketAddr, local: SocketAddr) -> url::Url {
+    let mut url = url.clone();
+    if listen.port() == 0 && url.port() == Some(0) {
+        let _ = url.set_port(Some(local.port()));
+    }
+    url
 }
 
 /// A users file created by this start, removed again on drop while `armed` (its password not
@@ -271,7 +283,7 @@ fn print_banner(config: &Config, local: SocketAddr, store: &AnyStore, app: &App,
     let mut out = String::new();
     out.push_str(&format!("sessiond {} is running\n", env!("CARGO_PKG_VERSION")));
     out.push_str(&format!("  listening on  http://{local}\n"));
-    out.push_str(&format!("  portal        {}\n", config.server.portal_url));
+    out.push_str(&format!("  portal        {}\n", app.settings.portal_url));
     match &config.storage {
         StorageConfig::Embedded { path } => out.push_str(&format!("  store         embedded, {}\n", path.display())),
         StorageConfig::Memory => out.push_str("  store         memory (sessions end when sessiond stops)\n"),

@@ -111,3 +111,18 @@ async fn a_failed_first_start_does_not_lose_the_admin_password() {
         .unwrap_or_else(|| panic!("the administrator's password was never shown: {:#?}", server.banner));
     server.login("admin", &password).await;
 }
+
+/// With `server.listen` on port 0 the system picks the port; the default portal URL, made from
+/// the configured address, used to keep port 0, a URL no browser can reach.
+#[tokio::test]
+async fn the_default_portal_url_follows_the_port_actually_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    cheap_setup(dir.path(), &[("alice", "alice-pw", &[])], "");
+    let server = Server::start(dir.path()).await;
+    let portal = server
+        .banner
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("portal").map(|p| p.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no portal line: {:#?}", server.banner));
+    assert_eq!(portal, format!("{}/", server.base));
+}
