@@ -101,6 +101,18 @@ async fn list(dir: &Path, extra: &[&str]) -> Vec<Value> {
     value["sessions"].as_array().unwrap_or_else(|| panic!("no sessions array: {value}")).clone()
 }
 
+/// `sessiond sessions revoke [--json] -- ID`. Ids are base64url, so one in 64 starts with `-`;
+/// `--` keeps those from reading as flags here (see
+/// [`a_session_id_starting_with_a_dash_can_be_revoked`] for the plain form).
+async fn revoke(dir: &Path, id: &str, json: bool) -> Run {
+    let mut args = vec!["sessions", "revoke"];
+    if json {
+        args.push("--json");
+    }
+    args.extend(["--", id]);
+    sessiond(dir, &args).await
+}
+
 fn ids(sessions: &[Value]) -> Vec<&str> {
     let mut ids: Vec<&str> = sessions.iter().map(|s| s["id"].as_str().unwrap()).collect();
     ids.sort_unstable();
@@ -136,12 +148,12 @@ async fn sessions_list_and_revoke_through_the_running_server() {
         assert!(!table.contains(&login.token), "tokens never appear: {table}");
     }
 
-    let revoked = sessiond(dir.path(), &["sessions", "revoke", &a1.id]).await;
+    let revoked = revoke(dir.path(), &a1.id, false).await;
     assert!(revoked.ok().contains(&a1.id), "{}", revoked.stdout);
     assert_eq!(server.current_status(&a1.token).await, 401, "a revoked session stops at once");
     assert_eq!(server.current_status(&a2.token).await, 200);
 
-    let again = sessiond(dir.path(), &["sessions", "revoke", &a1.id]).await;
+    let again = revoke(dir.path(), &a1.id, false).await;
     again.fails(1, &[&a1.id]);
 
     let by_user = sessiond(dir.path(), &["sessions", "revoke", "--user", "alice", "--json"]).await.json();
@@ -171,12 +183,12 @@ async fn sessions_admin_works_on_a_stopped_server_and_revocations_survive_restar
     assert!(!dir.path().join("sessiond-data/control.sock").exists());
 
     assert_eq!(ids(&list(dir.path(), &[]).await), sorted(vec![&a1.id, &a2.id, &b1.id]));
-    let revoked = sessiond(dir.path(), &["sessions", "revoke", &a1.id, "--json"]).await.json();
+    let revoked = revoke(dir.path(), &a1.id, true).await.json();
     assert_eq!(revoked, serde_json::json!({"revoked": 1}));
     let by_user = sessiond(dir.path(), &["sessions", "revoke", "--user", "bob"]).await;
     assert!(by_user.ok().contains("revoked 1 session of bob"), "{}", by_user.stdout);
     sessiond(dir.path(), &["sessions", "revoke", "nope"]).await.fails(1, &["invalid session id"]);
-    sessiond(dir.path(), &["sessions", "revoke", &a1.id]).await.fails(1, &[&a1.id]);
+    revoke(dir.path(), &a1.id, false).await.fails(1, &[&a1.id]);
     assert_eq!(ids(&list(dir.path(), &[]).await), vec![a2.id.as_str()]);
 
     let server = Server::start(dir.path()).await;
@@ -193,4 +205,78 @@ async fn sessions_commands_on_a_directory_that_never_served() {
     let id = "AAAAAAAAAAAAAAAAAAAAAA";
     sessiond(dir.path(), &["sessions", "revoke", id]).await.fails(1, &[id]);
     assert!(!dir.path().join("sessiond-data").exists(), "reading creates no store");
+}
+
+#[tokio::test]
+async fn disabling_a_user_in_the_users_file_ends_their_sessions_within_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    cheap_setup(dir.path(), USERS, "");
+    let server = Server::start(dir.path()).await;
+    let alice = server.login("alice", "alice-pw").await;
+    let bob = server.login("bob", "bob-pw").await;
+
+    let file = dir.path().join("users.yml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let disabled = text.replacen("  alice:\n", "  alice:\n    disabled: true\n", 1);
+    assert_ne!(disabled, text);
+    let loaded_at = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::fs::write(&file, disabled).unwrap();
+    // The server notices changes by modification time; on file systems with one-second stamps the
+    // edit could carry the same one as the original.
+    std::fs::File::options().write(true).open(&file).unwrap().set_modified(loaded_at + Duration::from_secs(2)).unwrap();
+
+    let started = tokio::time::Instant::now();
+    while server.current_status(&alice.token).await == 200 {
+        assert!(started.elapsed() < Duration::from_secs(8), "alice's session outlived her account");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(server.current_status(&alice.token).await, 401);
+    let refused = server.post("/api/v1/authenticate", &login_body("alice", "alice-pw")).await;
+    assert_eq!(refused.status(), 401, "a disabled user cannot log in");
+    assert_eq!(server.current_status(&bob.token).await, 200, "other users are not affected");
+    assert_eq!(ids(&list(dir.path(), &[]).await), vec![bob.id.as_str()]);
+}
+
+#[tokio::test]
+async fn with_the_memory_store_sessions_live_in_the_server_only() {
+    let dir = tempfile::tempdir().unwrap();
+    cheap_setup(dir.path(), USERS, "storage:\n  kind: memory\n");
+    let server = Server::start(dir.path()).await;
+    assert!(server.banner.iter().any(|l| l.contains("memory")), "{:#?}", server.banner);
+    let alice = server.login("alice", "alice-pw").await;
+    assert_eq!(ids(&list(dir.path(), &[]).await), vec![alice.id.as_str()], "listed through the control socket");
+    let revoked = revoke(dir.path(), &alice.id, false).await;
+    revoked.ok();
+    assert_eq!(server.current_status(&alice.token).await, 401);
+    let bob = server.login("bob", "bob-pw").await;
+    let (status, _) = server.stop().await;
+    assert_eq!(status.code(), Some(0));
+
+    sessiond(dir.path(), &["sessions", "list"]).await.fails(1, &["memory"]);
+    let server = Server::start(dir.path()).await;
+    assert_eq!(server.current_status(&bob.token).await, 401, "memory sessions end with the process");
+    assert!(!dir.path().join("sessiond-data/sessiond.redb").exists(), "no database file for the memory store");
+}
+
+/// Session ids are base64url, so one in 64 starts with `-`. An administrator copying such an id
+/// from `sessions list` into `sessions revoke ID` gets a usage error instead (clap takes it for a
+/// flag), unless they know to write `--` first.
+#[tokio::test]
+#[ignore = "product bug: `sessions revoke -AbC…` exits 2 (crates/sessiond/src/cli.rs: SessionsRevoke::id needs allow_hyphen_values)"]
+async fn a_session_id_starting_with_a_dash_can_be_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    cheap_setup(dir.path(), USERS, "");
+    let server = Server::start(dir.path()).await;
+    let mut dashed = None;
+    for _ in 0..2000 {
+        let login = server.login("alice", "alice-pw").await;
+        if login.id.starts_with('-') {
+            dashed = Some(login);
+            break;
+        }
+    }
+    let dashed = dashed.expect("one id in 64 starts with a dash");
+    let run = sessiond(dir.path(), &["sessions", "revoke", &dashed.id]).await;
+    assert!(run.ok().contains(&dashed.id), "{}", run.stdout);
+    assert_eq!(server.current_status(&dashed.token).await, 401);
 }

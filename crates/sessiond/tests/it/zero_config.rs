@@ -126,3 +126,13 @@ async fn the_default_portal_url_follows_the_port_actually_bound() {
         .unwrap_or_else(|| panic!("no portal line: {:#?}", server.banner));
     assert_eq!(portal, format!("{}/", server.base));
 }
+
+#[tokio::test]
+async fn a_configured_secret_is_used_and_none_is_generated() {
+    let dir = tempfile::tempdir().unwrap();
+    cheap_setup(dir.path(), &[("alice", "alice-pw", &[])], "secret: \"a configured secret of more than 32 bytes\"\n");
+    let server = Server::start(dir.path()).await;
+    server.login("alice", "alice-pw").await;
+    assert!(!dir.path().join("sessiond-data/secret").exists(), "no secret file when the config sets one");
+    assert!(!server.stderr().contains("a configured secret"), "the secret is not logged");
+}
