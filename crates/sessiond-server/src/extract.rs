@@ -52,7 +52,8 @@ where
 pub struct RequestContext {
     /// The realm picked by the request host.
     pub realm: Arc<Realm>,
-    /// The peer address.
+    /// The client's address: the peer, or the client behind it when the peer is one of
+    /// `server.trusted_proxies`.
     pub ip: Option<String>,
     /// The `User-Agent`, truncated.
     pub user_agent: Option<String>,
@@ -80,7 +81,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = App::from_ref(state);
         let realm = app.realm_for_host(request_host(&parts.headers)).clone();
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| crate::forwarded::client_ip(c.0, &parts.headers, &app.settings.trusted_proxies).to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

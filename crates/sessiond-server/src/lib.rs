@@ -15,6 +15,8 @@ pub mod state;
 pub mod users;
 
 mod api;
+mod authz;
+mod forwarded;
 mod health;
 mod trace;
 
@@ -36,6 +38,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(health::router())
         .merge(api::router())
+        .merge(authz::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             TraceLayer::new_for_http()

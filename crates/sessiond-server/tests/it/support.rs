@@ -3,6 +3,7 @@
 use argon2::Params;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
+use sessiond_core::access::AccessControl;
 use sessiond_core::cookie::SameSite;
 use sessiond_core::regulation::RegulationPolicy;
 use sessiond_core::realm::{CookieSettings, HttpOnlyMode, RealmPolicy};
@@ -21,17 +22,36 @@ use std::time::Duration;
 pub const COOKIE: &str = "sd_test";
 pub const START: i64 = 1_790_000_000;
 pub const SECRET: &[u8] = b"test secret of at least thirty-two bytes";
+/// The session cookie of the second realm (`Options::other_realm`).
+pub const OTHER_COOKIE: &str = "sd_other";
 
 pub struct Options {
     pub timeouts: Timeouts,
     pub http_only: HttpOnlyMode,
     pub max_body_bytes: usize,
     pub regulation: RegulationPolicy,
+    /// Peers whose forwarding headers are believed; the test client connects from 127.0.0.1.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Access rules for forward auth (default: none, everything denied).
+    pub access: Option<AccessControl>,
+    /// Cookie domain of the `main` realm.
+    pub domain: Option<String>,
+    /// A second realm `(name, cookie domain)` whose cookie is [`OTHER_COOKIE`].
+    pub other_realm: Option<(String, String)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { timeouts: Timeouts::default(), http_only: HttpOnlyMode::On, max_body_bytes: 64 * 1024, regulation: RegulationPolicy::default() }
+        Self {
+            timeouts: Timeouts::default(),
+            http_only: HttpOnlyMode::On,
+            max_body_bytes: 64 * 1024,
+            regulation: RegulationPolicy::default(),
+            trusted_proxies: vec![],
+            access: None,
+            domain: None,
+            other_realm: None,
+        }
     }
 }
 
@@ -85,7 +105,7 @@ impl TestServer {
             portal_url: portal_url.clone(),
             cookie: CookieSettings {
                 name: Some(COOKIE.into()),
-                domain: None,
+                domain: options.domain.clone(),
                 same_site: SameSite::Lax,
                 secure: false,
                 persistent: true,
@@ -102,10 +122,23 @@ impl TestServer {
             max_body_bytes: options.max_body_bytes,
             journey_timeout: Duration::from_secs(300),
             regulation: options.regulation,
-            trusted_proxies: vec![],
+            trusted_proxies: options.trusted_proxies,
         };
-        let realm = Arc::new(Realm::new(policy, COOKIE));
-        let app = App::new(store.clone(), Arc::new(clock.clone()), vec![realm], users, settings, SECRET, AuditLog::to_file(&dir.path().join("audit.jsonl")).unwrap());
+        let mut realms = Vec::new();
+        if let Some((name, domain)) = options.other_realm {
+            let mut other = policy.clone();
+            other.name = name;
+            other.portal_url = format!("http://auth.{domain}/").parse().unwrap();
+            other.cookie.name = Some(OTHER_COOKIE.into());
+            other.cookie.domain = Some(domain);
+            realms.push(Arc::new(Realm::new(other, OTHER_COOKIE)));
+        }
+        realms.insert(0, Arc::new(Realm::new(policy, COOKIE)));
+        let audit = AuditLog::to_file(&dir.path().join("audit.jsonl")).unwrap();
+        let app = App::new(store.clone(), Arc::new(clock.clone()), realms, users, settings, SECRET, audit);
+        if let Some(access) = options.access {
+            app.access.store(Arc::new(access));
+        }
         let served = app.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
