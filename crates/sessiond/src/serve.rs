@@ -82,6 +82,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         None => AuditLog::disabled(),
     };
     let app = App::new(store.clone(), Arc::new(SystemClock), realms, users, settings, secret.expose(), audit);
+    app.access.store(Arc::new(config.access_control.clone()));
     for (realm, ended) in &renamed {
         let detail = AuditEvent { realm: Some(realm), count: Some(*ended), ..AuditEvent::default() };
         app.audit(AuditKind::CookieNameChanged, &detail);

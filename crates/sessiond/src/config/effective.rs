@@ -42,6 +42,7 @@ struct Effective {
     regulation: Regulation,
     log: Log,
     audit: Audit,
+    access_control: AccessControl,
 }
 
 #[derive(Serialize)]
@@ -112,6 +113,45 @@ struct Audit {
     path: Option<String>,
 }
 
+#[derive(Serialize)]
+struct AccessControl {
+    default_policy: &'static str,
+    rules: Vec<AccessRule>,
+}
+
+/// A rule in normalised form: lowercase domains, uppercase methods, every subject entry a list.
+#[derive(Serialize)]
+struct AccessRule {
+    domain: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    methods: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<Vec<Vec<String>>>,
+    policy: &'static str,
+}
+
+impl From<&sessiond_core::access::AccessControl> for AccessControl {
+    fn from(access: &sessiond_core::access::AccessControl) -> Self {
+        let rules = access
+            .rules()
+            .iter()
+            .map(|rule| {
+                let spec = rule.to_spec();
+                AccessRule {
+                    domain: spec.domain.unwrap_or_default(),
+                    resources: spec.resources,
+                    methods: spec.methods,
+                    subject: spec.subject,
+                    policy: rule.policy().as_str(),
+                }
+            })
+            .collect();
+        Self { default_policy: access.default_policy().as_str(), rules }
+    }
+}
+
 fn path(p: &Path) -> String {
     p.display().to_string()
 }
@@ -143,6 +183,7 @@ impl From<&Config> for Effective {
             },
             log: Log { level: config.log.level.clone(), format: config.log.format.as_str() },
             audit: Audit { path: config.audit_path.as_deref().map(path) },
+            access_control: AccessControl::from(&config.access_control),
         }
     }
 }

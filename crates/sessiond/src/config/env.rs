@@ -3,8 +3,9 @@
 //!
 //! The part after `SESSIOND__` is split at double underscores and lowercased. Text keys take the
 //! value verbatim, so a secret such as `0x1f…` or `~abc` stays what it is; numbers, booleans and
-//! durations are read as a YAML scalar; lists are comma-separated. An empty value unsets the key,
-//! which brings back its default.
+//! durations are read as a YAML scalar; lists are comma-separated, and `[]` is the empty list. An
+//! empty value unsets the key, which brings back its default. Lists of sections (access rules)
+//! are set in the file only.
 
 use super::schema::{self, Kind, LookupError};
 use super::{ConfigError, ENV_PREFIX};
@@ -37,6 +38,9 @@ pub(super) fn overlay(
             LookupError::NotAValue { path } => {
                 env_error(format!("{path:?} holds keys, not a value; set one of its keys"))
             }
+            LookupError::FileOnly { path } => {
+                env_error(format!("{path:?} is a list of sections; set it in the configuration file"))
+            }
         })?;
         set(tree, &segments, value(kind, &raw));
         set_by.insert(segments.join("."), var);
@@ -51,7 +55,9 @@ fn value(kind: Kind, raw: &str) -> Value {
     }
     match kind {
         Kind::Str | Kind::Word => Value::String(raw.to_owned()),
-        Kind::List => Value::Sequence(
+        // Without this, an empty list could not be written: an empty value means "unset".
+        Kind::List | Kind::Strings | Kind::Subjects if raw.trim() == "[]" => Value::Sequence(Vec::new()),
+        Kind::List | Kind::Strings | Kind::Subjects => Value::Sequence(
             raw.split(',')
                 .map(str::trim)
                 .filter(|item| !item.is_empty())

@@ -39,6 +39,8 @@ pub(super) struct ConfigFile {
     pub(super) log: Option<Log>,
     /// The audit log.
     pub(super) audit: Option<Audit>,
+    /// Access rules for forward auth.
+    pub(super) access_control: Option<AccessControl>,
 }
 
 /// `server`.
@@ -52,8 +54,9 @@ pub(super) struct Server {
     /// Public URL of the portal, `http(s)://host[:port][/path]`. Default: `http://<listen>`, with
     /// `127.0.0.1` when listening on every address. Env: `SESSIOND__SERVER__PORTAL_URL`.
     pub(super) portal_url: Option<String>,
-    /// IP addresses or CIDR ranges whose forwarding headers are believed. Default: none.
-    /// Env: `SESSIOND__SERVER__TRUSTED_PROXIES` (comma-separated).
+    /// IP addresses or CIDR ranges whose forwarding headers are believed; `[]` trusts nobody.
+    /// Default: loopback (`127.0.0.0/8`, `::1/128`).
+    /// Env: `SESSIOND__SERVER__TRUSTED_PROXIES` (comma-separated, `[]` for none).
     pub(super) trusted_proxies: Option<Vec<String>>,
     /// Extra places a login may redirect to: `host`, `*.host` or `https://host[:port]`.
     /// Default: none. Env: `SESSIOND__SERVER__ALLOWED_REDIRECTS` (comma-separated).
@@ -176,6 +179,37 @@ pub(super) struct Audit {
     /// File to which audit events are appended as JSON lines. Default: no audit log.
     /// Env: `SESSIOND__AUDIT__PATH`.
     pub(super) path: Option<PathBuf>,
+}
+
+/// `access_control`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccessControl {
+    /// `bypass`, `one_factor`, `two_factor` or `deny`: what applies to requests that no rule
+    /// matches. Default: `deny`. Env: `SESSIOND__ACCESS_CONTROL__DEFAULT_POLICY`.
+    pub(super) default_policy: Option<String>,
+    /// The rules, checked in order; the first that matches decides. Default: none. File only.
+    pub(super) rules: Option<Vec<AccessRule>>,
+}
+
+/// `access_control.rules[]`. The schema walk has already turned a lone `domain` text into a list
+/// and each `subject` entry into a list of conditions.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct AccessRule {
+    /// Host patterns: `app.example.com`, `*.example.com` (hosts below it) or `*`; required.
+    pub(super) domain: Option<Vec<String>>,
+    /// Regular expressions on the normalised path (never the query). Default: any path.
+    pub(super) resources: Option<Vec<String>>,
+    /// HTTP methods. Default: any method.
+    pub(super) methods: Option<Vec<String>>,
+    /// Alternatives of `user:<name>` / `group:<name>` conditions. Default: anyone, signed in or
+    /// not.
+    pub(super) subject: Option<Vec<Vec<String>>>,
+    /// `bypass`, `one_factor`, `two_factor` or `deny`; required.
+    pub(super) policy: Option<String>,
 }
 
 /// A duration as written: `90s`, `5m`, `1h30m`, `1M`, a bare number of seconds, or `-1`/`0`

@@ -5,8 +5,8 @@
 //! ([`env`](mod@env)). The tree is checked against the list of known keys ([`schema`]), so a typo is
 //! reported with its full path, and deserialized into the structs of [`file`](mod@file), which
 //! mirror the YAML. Then [`validate`] fills in defaults, reads the `secret_file` twin, and turns
-//! everything into the types the rest of the program uses ([`Config`], core's `RealmPolicy` and
-//! `Timeouts`); nothing else reads the raw structs. Every refusal names the key:
+//! everything into the types the rest of the program uses ([`Config`], core's `RealmPolicy`,
+//! `Timeouts` and `AccessControl`); nothing else reads the raw structs. Every refusal names the key:
 //! `realms.main.inactivity: invalid duration "5x": …`.
 //!
 //! The reference for users is `docs/configuration.md`; a test keeps it in step with [`schema`].
@@ -17,6 +17,7 @@ mod file;
 mod schema;
 mod validate;
 
+use sessiond_core::access::AccessControl;
 use sessiond_core::realm::RealmPolicy;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -56,6 +57,8 @@ pub(crate) struct Config {
     pub(crate) log: LogConfig,
     /// Where audit events are appended as JSON lines; no audit log when `None` (key `audit.path`).
     pub(crate) audit_path: Option<PathBuf>,
+    /// Access rules for forward auth (key `access_control`); deny everything by default.
+    pub(crate) access_control: AccessControl,
     /// The configuration file that was read, if any (for messages).
     pub(crate) source: Option<PathBuf>,
 }
@@ -67,7 +70,7 @@ pub(crate) struct ServerConfig {
     pub(crate) listen: SocketAddr,
     /// Public URL of the portal (login page); realms default to it.
     pub(crate) portal_url: Url,
-    /// Peers whose `X-Forwarded-*` / `X-Original-*` headers are believed.
+    /// Peers whose `X-Forwarded-*` / `X-Original-*` headers are believed; loopback by default.
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Extra redirect targets after login, normalised: `host`, `*.host` or `scheme://host[:port]`.
     pub(crate) allowed_redirects: Vec<String>,

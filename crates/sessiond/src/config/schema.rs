@@ -25,6 +25,11 @@ pub(super) enum Kind {
     Duration,
     /// A list of texts.
     List,
+    /// A text or a list of texts, brought to a list (`domain: example.com`).
+    Strings,
+    /// A list whose items are texts or lists of texts, each brought to a list; a lone text is a
+    /// list of one list (`subject: group:admins`).
+    Subjects,
 }
 
 /// A place in the configuration tree.
@@ -36,10 +41,12 @@ pub(super) enum Node {
     Section(&'static [(&'static str, Node)]),
     /// A map from names chosen by the user (realm names) to sections.
     Named(&'static Node),
+    /// A list of sections (access rules); set in the file only, never from the environment.
+    Items(&'static Node),
 }
 
-use Kind::{Bool, Duration, Int, List, Str, Word};
-use Node::{Leaf, Named, Section};
+use Kind::{Bool, Duration, Int, List, Str, Strings, Subjects, Word};
+use Node::{Items, Leaf, Named, Section};
 
 static REALM: Node = Section(&[
     ("domain", Leaf(Str)),
@@ -58,6 +65,14 @@ static REALM: Node = Section(&[
     ("expiration", Leaf(Duration)),
     ("inactivity", Leaf(Duration)),
     ("remember_me", Leaf(Duration)),
+]);
+
+static ACCESS_RULE: Node = Section(&[
+    ("domain", Leaf(Strings)),
+    ("resources", Leaf(List)),
+    ("methods", Leaf(List)),
+    ("subject", Leaf(Subjects)),
+    ("policy", Leaf(Str)),
 ]);
 
 /// The whole configuration.
@@ -82,13 +97,19 @@ pub(super) static ROOT: Node = Section(&[
     ("regulation", Section(&[("max_retries", Leaf(Int)), ("find_time", Leaf(Duration)), ("ban_time", Leaf(Duration))])),
     ("log", Section(&[("level", Leaf(Str)), ("format", Leaf(Str))])),
     ("audit", Section(&[("path", Leaf(Str))])),
+    ("access_control", Section(&[("default_policy", Leaf(Str)), ("rules", Items(&ACCESS_RULE))])),
 ]);
 
 /// Stands for a name chosen by the user in key paths: `realms.<name>.inactivity`.
 #[cfg(test)]
 pub(super) const NAME: &str = "<name>";
 
-/// Every key path with its kind, in table order, with [`NAME`] for user-chosen names.
+/// Stands for an item's index in key paths: `access_control.rules[].policy`.
+#[cfg(test)]
+pub(super) const ITEM: &str = "[]";
+
+/// Every key path with its kind, in table order, with [`NAME`] for user-chosen names and
+/// [`ITEM`] for list indices.
 #[cfg(test)]
 pub(super) fn key_paths() -> Vec<(String, Kind)> {
     fn collect(node: &Node, prefix: &str, out: &mut Vec<(String, Kind)>) {
@@ -100,6 +121,7 @@ pub(super) fn key_paths() -> Vec<(String, Kind)> {
                 }
             }
             Named(child) => collect(child, &join(prefix, NAME), out),
+            Items(child) => collect(child, &format!("{prefix}{ITEM}"), out),
         }
     }
     let mut out = Vec::new();
@@ -133,6 +155,11 @@ pub(super) enum LookupError {
         /// The path.
         path: String,
     },
+    /// The path leads into a list of sections, which only the file can set.
+    FileOnly {
+        /// The path of the list.
+        path: String,
+    },
 }
 
 /// The kind of the key at `segments` (user-chosen names taken as they come).
@@ -147,6 +174,7 @@ pub(super) fn lookup(segments: &[String]) -> Result<Kind, LookupError> {
         path = join(&parent, segment);
         node = match node {
             Leaf(_) => return Err(LookupError::Unknown { path, suggestion: None }),
+            Items(_) => return Err(LookupError::FileOnly { path: parent }),
             Named(child) => child,
             Section(children) => match children.iter().find(|(key, _)| key == segment) {
                 Some((_, child)) => child,
@@ -159,6 +187,7 @@ pub(super) fn lookup(segments: &[String]) -> Result<Kind, LookupError> {
     }
     match node {
         Leaf(kind) => Ok(*kind),
+        Items(_) => Err(LookupError::FileOnly { path }),
         Section(_) | Named(_) => Err(LookupError::NotAValue { path }),
     }
 }
@@ -206,6 +235,18 @@ fn walk(node: &Node, path: &str, value: Value) -> Result<Option<Value>, ConfigEr
             }
             Ok(Some(Value::Mapping(out)))
         }
+        Items(child) => {
+            let Value::Sequence(items) = value else {
+                return Err(ConfigError::invalid(path, format!("expected a list, found {}", describe(&value))));
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for (index, item) in items.into_iter().enumerate() {
+                // `- ` with nothing after it is an item with no keys, refused by validation.
+                let item = walk(child, &format!("{path}[{index}]"), item)?.unwrap_or(Value::Mapping(Mapping::new()));
+                out.push(item);
+            }
+            Ok(Some(Value::Sequence(out)))
+        }
     }
 }
 
@@ -240,13 +281,17 @@ fn leaf(kind: Kind, path: &str, value: Value) -> Result<Value, ConfigError> {
         (Word, Value::Bool(b)) => Ok(Value::String(b.to_string())),
         (Int, Value::Number(n)) if n.is_u64() => Ok(Value::Number(n)),
         (Duration, Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Value::String(n.to_string())),
-        (List, Value::Sequence(items)) => {
+        (List | Strings, Value::Sequence(items)) => texts(path, items).map(Value::Sequence),
+        (Strings, v @ Value::String(_)) => Ok(Value::Sequence(vec![v])),
+        (Subjects, v @ Value::String(_)) => Ok(Value::Sequence(vec![Value::Sequence(vec![v])])),
+        (Subjects, Value::Sequence(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.into_iter().enumerate() {
                 match item {
-                    Value::String(_) => out.push(item),
+                    v @ Value::String(_) => out.push(Value::Sequence(vec![v])),
+                    Value::Sequence(all) => out.push(Value::Sequence(texts(&format!("{path}[{index}]"), all)?)),
                     other => {
-                        let at = format!("text at position {}", index + 1);
+                        let at = format!("text or a list of texts at position {}", index + 1);
                         return Err(wrong(&at, &other));
                     }
                 }
@@ -260,7 +305,24 @@ fn leaf(kind: Kind, path: &str, value: Value) -> Result<Value, ConfigError> {
         (Int, v) => Err(wrong("a whole number", &v)),
         (Duration, v) => Err(wrong("a duration such as 5m or 1h30m", &v)),
         (List, v) => Err(wrong("a list", &v)),
+        (Strings, v) => Err(wrong("text or a list of texts", &v)),
+        (Subjects, v) => Err(wrong("a list of user:<name> or group:<name> entries", &v)),
     }
+}
+
+/// The items of a list of texts.
+fn texts(path: &str, items: Vec<Value>) -> Result<Vec<Value>, ConfigError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| match item {
+            Value::String(_) => Ok(item),
+            other => Err(ConfigError::invalid(
+                path,
+                format!("expected text at position {}, found {}", index + 1, describe(&other)),
+            )),
+        })
+        .collect()
 }
 
 /// Names a value's type for messages. Numbers are not quoted: a secret given unquoted must not
@@ -314,7 +376,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{env, file};
+    use super::super::file;
     use super::*;
     use std::collections::BTreeSet;
 
@@ -324,7 +386,8 @@ mod tests {
             Bool => Value::Bool(true),
             Int => Value::Number(1.into()),
             Duration => Value::String("1s".into()),
-            List => Value::Sequence(vec![Value::String("x".into())]),
+            List | Strings => Value::Sequence(vec![Value::String("x".into())]),
+            Subjects => Value::Sequence(vec![Value::Sequence(vec![Value::String("x".into())])]),
         }
     }
 
@@ -335,9 +398,33 @@ mod tests {
                     leaves(child, &join(prefix, key.as_str().unwrap()), out);
                 }
             }
+            Value::Sequence(items) if items.iter().all(Value::is_mapping) && !items.is_empty() => {
+                for item in items {
+                    leaves(item, &format!("{prefix}{ITEM}"), out);
+                }
+            }
             _ => {
                 out.insert(prefix.to_owned());
             }
+        }
+    }
+
+    /// Sets `path` in `tree`; a segment ending in [`ITEM`] is a list holding one section.
+    fn set_path(tree: &mut Value, segments: &[&str], value: Value) {
+        let Some((first, rest)) = segments.split_first() else {
+            *tree = value;
+            return;
+        };
+        if tree.is_null() {
+            *tree = Value::Mapping(Mapping::new());
+        }
+        let map = tree.as_mapping_mut().unwrap();
+        match first.strip_suffix(ITEM) {
+            Some(key) => {
+                let list = map.entry(key.into()).or_insert_with(|| Value::Sequence(vec![Value::Null]));
+                set_path(&mut list.as_sequence_mut().unwrap()[0], rest, value);
+            }
+            None => set_path(map.entry((*first).into()).or_insert(Value::Null), rest, value),
         }
     }
 
@@ -347,9 +434,9 @@ mod tests {
         let mut expected = BTreeSet::new();
         for (path, kind) in key_paths() {
             let path = path.replace(NAME, "main");
-            let segments: Vec<String> = path.split('.').map(str::to_owned).collect();
-            env::set(&mut tree, &segments, placeholder(kind));
-            expected.insert(path);
+            let segments: Vec<&str> = path.split('.').collect();
+            set_path(&mut tree, &segments, placeholder(kind));
+            expected.insert(path.clone());
         }
         // deny_unknown_fields: every key of the schema is a field of the structs...
         let parsed: file::ConfigFile = serde_yaml_ng::from_value(tree).unwrap();
@@ -376,6 +463,35 @@ mod tests {
             lookup(&segments("secret.more")),
             Err(LookupError::Unknown { path: "secret.more".into(), suggestion: None })
         );
+        assert_eq!(lookup(&segments("access_control.default_policy")), Ok(Str));
+        for path in ["access_control.rules", "access_control.rules.0.policy"] {
+            assert_eq!(
+                lookup(&segments(path)),
+                Err(LookupError::FileOnly { path: "access_control.rules".into() }),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_paths_mark_list_items() {
+        let paths: Vec<String> = key_paths().into_iter().map(|(p, _)| p).collect();
+        for expected in ["access_control.rules[].domain", "access_control.rules[].subject"] {
+            assert!(paths.iter().any(|p| p == expected), "{expected} in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn normalize_brings_rule_lists_to_their_shape() {
+        let tree: Value = serde_yaml_ng::from_str(
+            "access_control:\n  rules:\n  - {domain: a.com, subject: 'group:x', policy: deny}\n  - {domain: [b.com], subject: ['user:a', ['group:b', 'group:c']], policy: deny, resources: ~}\n  -\n",
+        )
+        .unwrap();
+        let expected: Value = serde_yaml_ng::from_str(
+            "access_control:\n  rules:\n  - {domain: [a.com], subject: [['group:x']], policy: deny}\n  - {domain: [b.com], subject: [['user:a'], ['group:b', 'group:c']], policy: deny}\n  - {}\n",
+        )
+        .unwrap();
+        assert_eq!(normalize(tree).unwrap(), expected);
     }
 
     #[test]

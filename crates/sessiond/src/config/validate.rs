@@ -3,13 +3,15 @@
 
 use super::file::{self, DurationSpec};
 use super::{Config, ConfigError, LogConfig, LogFormat, Regulation, Secret, ServerConfig, StorageConfig};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use sessiond_core::access::{AccessControl, Policy, Rule, RuleSpec};
 use sessiond_core::cookie::{SameSite, secure_by_default, validate_cookie_domain, validate_cookie_name};
 use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy};
 use sessiond_core::redirect::AllowedRedirect;
 use sessiond_core::timeout::Timeouts;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
@@ -26,6 +28,12 @@ pub(super) const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 pub(super) const DEFAULT_DB_FILE: &str = "sessiond.redb";
 /// File name of the users file inside `data_dir`.
 pub(super) const DEFAULT_USERS_FILE: &str = "users.yml";
+/// Default of `server.trusted_proxies`: loopback, where a reverse proxy on the same host connects
+/// from.
+pub(super) const DEFAULT_TRUSTED_PROXIES: [IpNet; 2] = [
+    IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+    IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+];
 /// Default of `log.level`.
 pub(super) const DEFAULT_LOG_LEVEL: &str = "info";
 
@@ -51,7 +59,20 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
     let regulation = regulation(&raw.regulation.unwrap_or_default())?;
     let log = log(raw.log.unwrap_or_default())?;
     let audit_path = raw.audit.and_then(|a| a.path).map(|p| non_empty_path("audit.path", p)).transpose()?;
-    Ok(Config { data_dir, server, storage, secret, realms, users_file, regulation, log, audit_path, source: None })
+    let access_control = access_control(raw.access_control.unwrap_or_default())?;
+    Ok(Config {
+        data_dir,
+        server,
+        storage,
+        secret,
+        realms,
+        users_file,
+        regulation,
+        log,
+        audit_path,
+        access_control,
+        source: None,
+    })
 }
 
 fn non_empty_path(key: &str, path: PathBuf) -> Result<PathBuf> {
@@ -72,8 +93,10 @@ fn server(raw: file::Server) -> Result<ServerConfig> {
         Some(text) => portal_url("server.portal_url", &text)?,
         None => default_portal_url(listen)?,
     };
-    let trusted_proxies =
-        raw.trusted_proxies.unwrap_or_default().iter().map(|entry| trusted_proxy(entry)).collect::<Result<Vec<_>>>()?;
+    let trusted_proxies = match raw.trusted_proxies {
+        Some(entries) => entries.iter().map(|entry| trusted_proxy(entry)).collect::<Result<Vec<_>>>()?,
+        None => DEFAULT_TRUSTED_PROXIES.to_vec(),
+    };
     let allowed_redirects = raw
         .allowed_redirects
         .unwrap_or_default()
@@ -376,6 +399,34 @@ fn regulation(raw: &file::Regulation) -> Result<Regulation> {
         None => defaults.ban_time,
     };
     Ok(Regulation { max_retries, find_time, ban_time })
+}
+
+fn access_control(raw: file::AccessControl) -> Result<AccessControl> {
+    let default_policy = match raw.default_policy {
+        Some(word) => {
+            word.parse::<Policy>().map_err(|e| ConfigError::invalid("access_control.default_policy", e.to_string()))?
+        }
+        None => Policy::Deny,
+    };
+    let rules = raw
+        .rules
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(index, rule)| {
+            let spec = RuleSpec {
+                domain: rule.domain,
+                resources: rule.resources,
+                methods: rule.methods,
+                subject: rule.subject,
+                policy: rule.policy,
+            };
+            Rule::parse(&spec).map_err(|e| {
+                ConfigError::invalid(format!("access_control.rules[{index}].{}", e.field), e.kind.to_string())
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(AccessControl::new(default_policy, rules))
 }
 
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
