@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::any;
 use sessiond_core::access::{Decision, Evaluation, Object, Subject, normalize_path};
 use sessiond_core::session::SessionRecord;
 use std::net::SocketAddr;
@@ -31,9 +31,10 @@ const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 /// Routes of forward auth.
 pub(crate) fn router() -> Router<App> {
     Router::new()
-        .route("/api/authz/auth-request", get(auth_request))
-        // Traefik and Caddy call with GET and pass the original method in a header, but other
-        // proxies repeat the original method; the answer depends only on the headers.
+        // nginx's auth_request subrequest repeats the client's method unless the operator sets
+        // `proxy_method`; Traefik and Caddy call with GET and pass the original method in a header,
+        // other proxies repeat it. The answer depends only on the forwarded headers.
+        .route("/api/authz/auth-request", any(auth_request))
         .route("/api/authz/forward-auth", any(forward_auth))
 }
 
@@ -66,7 +67,7 @@ async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {
         warn!("forward auth refused: peer address unknown");
         return empty(StatusCode::FORBIDDEN);
     };
-    let original = match forwarded::original_request(peer, &parts.headers, &app.settings.trusted_proxies) {
+    let original = match forwarded::original_request(peer, &parts.headers, &app.settings.trusted_proxies, &parts.method) {
         Ok(original) => original,
         Err(ForwardError::UntrustedPeer { peer }) => {
             warn!(%peer, "forward auth refused: peer is not in server.trusted_proxies");

@@ -231,7 +231,8 @@ fn parse_forwarded_for(entry: &str) -> Option<IpAddr> {
 ///
 /// Read from `X-Original-URL` (an absolute `http`/`https` URL) when present, else from
 /// `X-Forwarded-Proto`, `X-Forwarded-Host` and `X-Forwarded-URI`. The method comes from
-/// `X-Original-Method`, else `X-Forwarded-Method`, else is `GET`.
+/// `X-Original-Method`, else `X-Forwarded-Method`, else is the method the proxy itself used
+/// (nginx's `auth_request` repeats the client's).
 ///
 /// # Errors
 /// [`ForwardError::UntrustedPeer`] when `peer` is not in `trusted`, whatever the headers say;
@@ -241,12 +242,13 @@ pub(crate) fn original_request<'a>(
     peer: SocketAddr,
     headers: &'a HeaderMap,
     trusted: &[IpNet],
+    request_method: &Method,
 ) -> Result<Original<'a>, ForwardError> {
     let peer_ip = peer.ip().to_canonical();
     if !is_trusted(peer_ip, trusted) {
         return Err(ForwardError::UntrustedPeer { peer: peer_ip });
     }
-    let method = original_method(headers)?;
+    let method = original_method(headers, request_method)?;
     if let Some(url) = single(headers, &X_ORIGINAL_URL)? {
         return from_url(url, method);
     }
@@ -302,12 +304,12 @@ fn lowercase(text: &str) -> Cow<'_, str> {
     }
 }
 
-fn original_method(headers: &HeaderMap) -> Result<Method, ForwardError> {
+fn original_method(headers: &HeaderMap, request_method: &Method) -> Result<Method, ForwardError> {
     let (field, value) = match single(headers, &X_ORIGINAL_METHOD)? {
         Some(value) => (&X_ORIGINAL_METHOD, value),
         None => match single(headers, &X_FORWARDED_METHOD)? {
             Some(value) => (&X_FORWARDED_METHOD, value),
-            None => return Ok(Method::GET),
+            None => return Ok(request_method.clone()),
         },
     };
     let bad = || ForwardError::BadMethod { header: field.label, value: value.to_owned() };
@@ -423,7 +425,7 @@ mod tests {
     }
 
     fn original(h: &HeaderMap) -> Result<Original<'_>, ForwardError> {
-        original_request(peer("10.0.0.2"), h, &nets(&["10.0.0.0/24"]))
+        original_request(peer("10.0.0.2"), h, &nets(&["10.0.0.0/24"]), &Method::GET)
     }
 
     fn ip(text: &str) -> IpAddr {
@@ -500,9 +502,9 @@ mod tests {
     #[test]
     fn untrusted_peer_is_refused_even_with_complete_headers() {
         let h = forwarded("app.example.com", "/");
-        let err = original_request(peer("198.51.100.7"), &h, &nets(&["10.0.0.0/24"])).unwrap_err();
+        let err = original_request(peer("198.51.100.7"), &h, &nets(&["10.0.0.0/24"]), &Method::GET).unwrap_err();
         assert_eq!(err, ForwardError::UntrustedPeer { peer: ip("198.51.100.7") });
-        let err = original_request(peer("10.0.0.2"), &h, &[]).unwrap_err();
+        let err = original_request(peer("10.0.0.2"), &h, &[], &Method::GET).unwrap_err();
         assert!(matches!(err, ForwardError::UntrustedPeer { .. }), "nobody trusted");
     }
 

@@ -191,9 +191,27 @@ impl UsersDb {
 pub struct Users {
     path: PathBuf,
     current: ArcSwap<UsersDb>,
-    modified: Mutex<Option<SystemTime>>,
+    modified: Mutex<Option<FileStamp>>,
     /// Verified against when the user is unknown, so unknown and known users cost the same.
     decoy_hash: String,
+}
+
+/// What identifies a version of the users file without reading it: modification time, size and
+/// inode, so an edit within the file system's timestamp granularity is still noticed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some(FileStamp { modified: meta.modified().ok(), len: meta.len(), inode })
 }
 
 /// The outcome of checking a password.
@@ -212,7 +230,7 @@ impl Users {
     /// [`UsersError`] when the file is missing or invalid.
     pub fn load(path: PathBuf) -> Result<Self, UsersError> {
         let file = UsersFile::read(&path)?;
-        let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let modified = stamp(&path);
         // The decoy uses the strongest cost in the file so an unknown name never answers faster.
         let params = file
             .users
@@ -249,7 +267,7 @@ impl Users {
     /// # Errors
     /// [`UsersError`] when the changed file cannot be used.
     pub fn reload_if_changed(&self) -> Result<Vec<String>, UsersError> {
-        let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+        let modified = stamp(&self.path);
         {
             let Ok(mut seen) = self.modified.lock() else { return Ok(Vec::new()) };
             if *seen == modified {

@@ -88,6 +88,23 @@ impl EmbeddedStore {
                 unavailable(PathError { action: "creating directory", path: parent.to_owned(), source: source.into() })
             })?;
         }
+        // Sessions and realm state are for the server's user only: create the file 0600 before
+        // redb initialises it (redb itself would use the process umask).
+        #[cfg(unix)]
+        if !path.exists() {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            if let Err(source) = options.open(path) {
+                if source.kind() != std::io::ErrorKind::AlreadyExists {
+                    return Err(unavailable(PathError {
+                        action: "creating database",
+                        path: path.to_owned(),
+                        source: source.into(),
+                    }));
+                }
+            }
+        }
         let db = Database::create(path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: path.to_owned(), source: e.into() },
             other => unavailable(PathError { action: "opening database", path: path.to_owned(), source: other.into() }),

@@ -88,7 +88,8 @@ pub(crate) struct SessionsList {
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false)]
 pub(crate) struct SessionsRevoke {
-    /// Public id of the session to end.
+    /// Public id of the session to end (ids may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     pub(crate) id: Option<String>,
     /// End every session of this user.
     #[arg(long)]

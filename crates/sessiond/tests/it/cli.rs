@@ -262,7 +262,6 @@ async fn with_the_memory_store_sessions_live_in_the_server_only() {
 /// from `sessions list` into `sessions revoke ID` gets a usage error instead (clap takes it for a
 /// flag), unless they know to write `--` first.
 #[tokio::test]
-#[ignore = "product bug: `sessions revoke -AbC…` exits 2 (crates/sessiond/src/cli.rs: SessionsRevoke::id needs allow_hyphen_values)"]
 async fn a_session_id_starting_with_a_dash_can_be_revoked() {
     let dir = tempfile::tempdir().unwrap();
     cheap_setup(dir.path(), USERS, "");

@@ -12,6 +12,8 @@ async fn first_run_creates_private_data_and_a_bootstrap_admin_that_can_log_in() 
 
     assert_eq!(mode(&data), 0o700, "data dir");
     assert_eq!(mode(&data.join("secret")), 0o600, "secret");
+    assert_eq!(mode(&data.join("sessiond.redb")), 0o600, "embedded store");
+    assert_eq!(mode(&data.join("users.yml")), 0o600, "users file");
     let socket = data.join("control.sock");
     assert!(std::fs::symlink_metadata(&socket).unwrap().file_type().is_socket());
     assert_eq!(mode(&socket), 0o600, "control socket");
