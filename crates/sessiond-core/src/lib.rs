@@ -13,6 +13,9 @@
 //! - [`cookie`]: building `Set-Cookie` headers and validating cookie names and domains.
 //! - [`redirect`]: deciding whether a post-login `rd` URL is safe to follow.
 //! - [`duration`]: the duration notation used in configuration (`1h30m`, `1M`, `-1`).
+//! - [`access`]: access rules for forward auth and request-path normalisation.
+//! - [`regulation`]: brute-force regulation of logins.
+//! - [`journey`]: login journeys and their `auth_id` tickets.
 //!
 //! ```
 //! use sessiond_core::timeout::{Timeouts, Verdict};
