@@ -18,6 +18,7 @@ mod api;
 mod authz;
 mod forwarded;
 mod health;
+mod portal;
 mod trace;
 
 pub use state::{App, Realm, ServerSettings};
@@ -38,6 +39,7 @@ pub fn router(app: App) -> Router {
     Router::new()
         .merge(health::router())
         .merge(api::router())
+        .merge(portal::router())
         .merge(authz::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(

@@ -83,6 +83,8 @@ pub struct AppInner {
     pub settings: ServerSettings,
     /// Issues and checks login `auth_id`s.
     pub tickets: JourneyTickets,
+    /// Signs the portal's CSRF tokens.
+    pub csrf: sessiond_core::keys::DerivedKey,
     /// Bounds concurrent password hashing (each check takes tens of MiB and a core).
     pub hashing: Semaphore,
     /// Recent login failures.
@@ -154,6 +156,7 @@ impl App {
             realms,
             users,
             tickets: JourneyTickets::new(secret),
+            csrf: sessiond_core::keys::DerivedKey::derive(secret, "sessiond csrf v1"),
             hashing: Semaphore::new(permits),
             regulator: crate::regulation::Regulator::new(settings.regulation),
             settings,

@@ -4,5 +4,6 @@
 mod api;
 mod authz;
 mod bad_input;
+mod portal;
 mod support;
 mod timeouts;
