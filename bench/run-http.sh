@@ -4,8 +4,10 @@
 # Builds both in release, starts sessiond on a free loopback port with a throwaway config and
 # data directory, logs in as the bootstrap administrator, then runs wrk against two endpoints
 # (POST /api/v1/sessions/authenticate and GET /api/v1/sessions/current, each with
-# `Authorization: Bearer <token>`) and sends the very same requests to bench-hello. Prints the
-# requests per second of both and their ratio. See bench/README.md for how to read it.
+# `Authorization: Bearer <token>`, and GET /api/authz/auth-request with the session cookie and
+# X-Forwarded-* headers as nginx sends them) and sends the very same requests to bench-hello.
+# Prints the requests per second of both, their ratio, and the p99 latency ratio. See
+# bench/README.md for how to read it.
 #
 # The server runs on CPU 0 and wrk on CPU 1 (taskset), so they never compete for a core.
 set -euo pipefail
@@ -136,6 +138,8 @@ server:
   listen: 127.0.0.1:$sessiond_port
 storage:
   kind: $storage
+access_control:
+  default_policy: one_factor
 log:
   level: warn
 EOF
@@ -169,10 +173,18 @@ fi
 umask 077
 printf '%s\n' "$token" >"$work/token"
 export TOKEN_FILE="$work/token"
+COOKIE_NAME=$(sed -n 's/^[[:space:]]*realm[[:space:]].*(cookie \(.*\))$/\1/p' "$work/sessiond.out" | head -n 1)
+export COOKIE_NAME
+if [[ -z $COOKIE_NAME ]]; then
+  echo "run-http.sh: sessiond printed no cookie name; its output:" >&2
+  cat "$work/sessiond.out" >&2
+  exit 1
+fi
 
 # Both endpoints must accept the token before timing them, or we would time 401s.
 for check in "-X POST --data {} -H Content-Type:application/json $sessiond_url/api/v1/sessions/authenticate" \
-             "$sessiond_url/api/v1/sessions/current"; do
+             "$sessiond_url/api/v1/sessions/current" \
+             "-H Cookie:$COOKIE_NAME=$token -H X-Forwarded-Proto:http -H X-Forwarded-Host:127.0.0.1 -H X-Forwarded-URI:/app $sessiond_url/api/authz/auth-request"; do
   # shellcheck disable=SC2086 # the words of $check are curl arguments
   status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" $check)
   if [[ $status != 200 ]]; then
@@ -210,13 +222,20 @@ latency() {
   awk '$1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 } END { print p50 " / " p99 }' "$1"
 }
 
+# p99 latency of a run in microseconds.
+p99_us() {
+  awk '$1 == "99%" { v = $2; u = 1;
+         if (v ~ /us$/) { u = 1 } else if (v ~ /ms$/) { u = 1000 } else if (v ~ /s$/) { u = 1000000 }
+         gsub(/[a-z]+$/, "", v); print v * u }' "$1"
+}
+
 echo
 echo "sessiond $("$sessiond_bin" --version 2>/dev/null | awk '{ print $2 }') ($storage store) vs bench-hello"
 echo "wrk: $threads thread(s), $connections connections, $duration per run after a $warmup warm-up"
 echo "placement: $placement"
 echo
-printf '%-34s %12s %12s %8s   %s\n' "endpoint" "sessiond/s" "hello/s" "ratio" "p50 / p99 (sessiond | hello)"
-for endpoint in authenticate current; do
+printf '%-34s %12s %12s %8s %9s   %s\n' "endpoint" "sessiond/s" "hello/s" "ratio" "p99 ratio" "p50 / p99 (sessiond | hello)"
+for endpoint in authz authenticate current; do
   script="$bench_dir/wrk/$endpoint.lua"
   ours=$(load "$script" "$sessiond_url" "sessiond-$endpoint")
   ours_latency=$(latency "$work/wrk-sessiond-$endpoint.txt")
@@ -225,12 +244,16 @@ for endpoint in authenticate current; do
   case $endpoint in
     authenticate) name="POST /api/v1/sessions/authenticate" ;;
     current) name="GET /api/v1/sessions/current" ;;
+    authz) name="GET /api/authz/auth-request" ;;
   esac
   ratio=$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.3f}')" "$ours" "$base")
-  printf '%-34s %12.0f %12.0f %8s   %s | %s\n' "$name" "$ours" "$base" "$ratio" "$ours_latency" "$base_latency"
+  p99_ratio=$(python3 -c "import sys; print(f'{float(sys.argv[1]) / float(sys.argv[2]):.2f}')" \
+    "$(p99_us "$work/wrk-sessiond-$endpoint.txt")" "$(p99_us "$work/wrk-hello-$endpoint.txt")")
+  printf '%-34s %12.0f %12.0f %8s %9s   %s | %s\n' "$name" "$ours" "$base" "$ratio" "$p99_ratio" "$ours_latency" "$base_latency"
 done
 echo
-echo "ratio = sessiond requests/s divided by bench-hello requests/s for the same requests on the same core."
+echo "ratio = sessiond requests/s divided by bench-hello requests/s for the same requests on the same core;"
+echo "p99 ratio = sessiond's 99th-percentile latency divided by bench-hello's (lower is better)."
 if [[ -s $work/sessiond.err ]]; then
   echo
   echo "sessiond logged (level warn):"
