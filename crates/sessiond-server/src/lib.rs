@@ -1,4 +1,5 @@
-//! The HTTP surface of sessiond: the session API and health checks, on axum.
+//! The HTTP surface of sessiond, on axum: the login portal (server-rendered HTML), forward auth
+//! for reverse proxies, the JSON session API, and health checks.
 //!
 //! The server parses requests, picks the realm, asks `sessiond-core` for decisions and
 //! `sessiond-store` for records, and writes responses. It holds no rules of its own.
