@@ -56,6 +56,7 @@
 //! ```
 
 mod any;
+pub mod cache;
 mod embedded;
 mod error;
 mod memory;
