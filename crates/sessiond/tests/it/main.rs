@@ -6,5 +6,6 @@ mod api;
 mod cli;
 mod config;
 mod crash;
+mod e2e;
 mod support;
 mod zero_config;

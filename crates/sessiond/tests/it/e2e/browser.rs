@@ -1,0 +1,110 @@
+//! A person's whole journey in headless Chromium, through nginx: open an application, land on
+//! the portal, mistype the password, sign in, reach the application, look at the account page,
+//! and be signed out by an administrator from another browser.
+//!
+//! Every page is saved as a screenshot under `target/e2e/` (`alice-01-sign-in.png`, …), to be
+//! looked at: the pages must look finished.
+
+use super::process::free_port;
+use super::webdriver::{Browser, ChromeDriver};
+use super::{ADA, ALICE, Site, nginx};
+
+/// The sign-in form's submit button.
+const SUBMIT: &str = "form[action='/login'] button[type=submit]";
+
+/// Fills in and sends the sign-in form.
+async fn sign_in(browser: &Browser, user: &str, password: &str) {
+    browser.fill("#username", user).await;
+    browser.fill("#password", password).await;
+    browser.click(SUBMIT).await;
+    // The portal's answer to a form it considers sent from elsewhere.
+    let refused = browser.title().await == "Request refused · sessiond";
+    assert!(!refused, "the portal refused its own sign-in form as cross-site, at {}", browser.url().await);
+}
+
+#[tokio::test]
+#[ignore = "known failure: the portal sends Referrer-Policy: no-referrer, so browsers post its forms with \
+            Origin: null, which its same-origin check refuses; run with --ignored"]
+async fn a_person_signs_in_once_and_is_signed_out_from_another_browser() {
+    let site = Site::start(free_port()).await;
+    let Some(_nginx) = nginx::start(&site).await else { return };
+    let Some(driver) = ChromeDriver::start(site.dir.path()).await else { return };
+    let alice = driver.browser(&site.dir.path().join("profile-alice"), "alice").await;
+
+    // Opening the application lands on the portal's sign-in page, which knows the way back.
+    let app = site.url("a", "/private/report");
+    alice.goto(&app).await;
+    let login = alice
+        .wait_for_url("the sign-in page", |u| u.host_str() == Some("auth.example.test") && u.path() == "/login")
+        .await;
+    let rd: Vec<_> = login.query_pairs().filter(|(k, _)| k == "rd").map(|(_, v)| v.into_owned()).collect();
+    assert_eq!(rd, [app.as_str()], "{login}");
+    assert_eq!(alice.title().await, "Sign in · sessiond");
+    assert!(alice.has("label[for=username]").await && alice.has("label[for=password]").await, "labelled fields");
+    assert!(alice.has("input#remember_me").await, "remember me is offered by default");
+    alice.screenshot("01-sign-in").await;
+
+    // A wrong password: back on the form, told so once, still on the way to the application.
+    sign_in(&alice, ALICE.0, "not her password").await;
+    let failed = alice.wait_for_url("the form again", |u| u.path() == "/login").await;
+    assert_eq!(alice.text_of("[role=alert]").await, "Incorrect username or password.");
+    assert!(failed.query_pairs().any(|(k, v)| k == "rd" && v == app.as_str()), "{failed}");
+    alice.screenshot("02-wrong-password").await;
+
+    // The right password: straight to the application, which learns who she is.
+    sign_in(&alice, ALICE.0, ALICE.1).await;
+    alice.wait_for_url("the application", |u| u.as_str() == app).await;
+    let text = alice.text().await;
+    assert!(text.contains("Application a") && text.contains("Remote-User: alice"), "{text}");
+    assert!(text.contains("Remote-Groups: dev"), "{text}");
+    alice.screenshot("03-app-a").await;
+
+    // The other application of the domain: no second sign-in.
+    alice.goto(&site.url("b", "/")).await;
+    let text = alice.text().await;
+    assert!(text.contains("Application b") && text.contains("Remote-User: alice"), "{text}");
+    alice.screenshot("04-app-b").await;
+
+    // The account page shows this session, on this device.
+    alice.goto(&site.url("auth", "/")).await;
+    assert_eq!(alice.title().await, "Your account · sessiond");
+    let sessions = alice.text_of("table.sessions").await;
+    assert!(sessions.contains("This device"), "{sessions}");
+    assert!(sessions.contains("Chrome"), "the browser is named: {sessions}");
+    assert!(sessions.contains("127.0.0.1"), "{sessions}");
+    alice.screenshot("05-account").await;
+    // The same page on a phone: nothing cut off, nothing overlapping.
+    alice.resize(390, 844).await;
+    alice.screenshot("05-account-narrow").await;
+    alice.resize(1280, 900).await;
+    alice.goto(&app).await;
+
+    // Another browser: an administrator signs in and ends alice's sessions.
+    let ada = driver.browser(&site.dir.path().join("profile-ada"), "ada").await;
+    ada.goto(&site.url("auth", "/login")).await;
+    assert!(!ada.has("[role=alert]").await, "a fresh browser sees no message");
+    sign_in(&ada, ADA.0, ADA.1).await;
+    ada.wait_for_url("the account page", |u| u.host_str() == Some("auth.example.test") && u.path() == "/").await;
+    assert!(ada.has("a[href='/admin']").await, "administrators see the way to the admin page");
+    ada.screenshot("06-account").await;
+    ada.goto(&site.url("auth", "/admin?user=alice")).await;
+    assert_eq!(ada.title().await, "Administration · sessiond");
+    let sessions = ada.text_of("table.sessions").await;
+    assert!(sessions.contains("Chrome") && !sessions.contains("This device"), "{sessions}");
+    ada.screenshot("07-admin-lookup").await;
+    ada.click("form[action='/admin/revoke-all'] button").await;
+    ada.wait_for_url("the admin page again", |u| u.path() == "/admin").await;
+    let text = ada.text().await;
+    assert!(text.contains("No live sessions."), "{text}");
+    ada.screenshot("08-admin-signed-out").await;
+
+    // alice reloads the application: back to the sign-in page, told why.
+    alice.refresh().await;
+    alice.wait_for_url("the sign-in page", |u| u.host_str() == Some("auth.example.test") && u.path() == "/login").await;
+    assert_eq!(alice.text_of("[role=alert]").await, "Your session has ended. Please sign in again.");
+    alice.screenshot("09-signed-out").await;
+
+    // ada's own session is untouched.
+    ada.goto(&site.url("b", "/")).await;
+    assert!(ada.text().await.contains("Remote-User: ada"));
+}
