@@ -438,3 +438,28 @@ pub async fn fails_closed_without_sessiond(site: &mut Site) {
         assert!(!body.contains("App: a"), "{path}: the application answered: {body}");
     }
 }
+
+#[test]
+fn proxy_guides_show_the_example_files_as_they_are() {
+    let guides: [(&str, &[&str]); 3] = [
+        (
+            "nginx",
+            &[
+                "sessiond.yml",
+                "nginx/conf.d/sessiond.conf",
+                "nginx/snippets/sessiond-location.conf",
+                "nginx/snippets/sessiond-authrequest.conf",
+            ],
+        ),
+        ("caddy", &["sessiond.yml", "Caddyfile"]),
+        ("traefik", &["sessiond.yml", "traefik-static.yml", "traefik.yml"]),
+    ];
+    for (guide, files) in guides {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../docs/proxies/{guide}.md"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for file in files {
+            let shown = format!("\n{}\n```", example(file).trim_end());
+            assert!(text.contains(&shown), "docs/proxies/{guide}.md does not show docs/examples/{file} as it is");
+        }
+    }
+}

@@ -14,9 +14,9 @@ use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
 use serde_yaml_ng::Value;
 
-/// `docs/examples/traefik.yml`, parsed.
+/// A Traefik configuration file, parsed.
 fn dynamic_config(text: &str) -> Value {
-    serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("docs/examples/traefik.yml: {e}"))
+    serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
 }
 
 fn strings(value: &Value) -> Vec<&str> {
@@ -44,6 +44,14 @@ fn traefik_example_points_at_sessiond_and_copies_what_it_sends() {
     assert_eq!(portal["rule"].as_str(), Some(format!("Host(`{}`)", portal_url.host_str().unwrap()).as_str()));
     let servers = &http["services"][portal["service"].as_str().unwrap()]["loadBalancer"]["servers"];
     assert_eq!(servers[0]["url"].as_str(), Some(format!("http://{listen}").as_str()));
+
+    // Every router listens on an entry point of the static configuration.
+    let static_config = dynamic_config(&example("traefik-static.yml"));
+    for (name, router) in http["routers"].as_mapping().unwrap() {
+        for entry_point in strings(&router["entryPoints"]) {
+            assert!(static_config["entryPoints"].get(entry_point).is_some(), "{name:?}: {entry_point}");
+        }
+    }
 }
 
 /// What Traefik sends to the forward-auth address for a client's request.
