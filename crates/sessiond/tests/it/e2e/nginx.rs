@@ -32,7 +32,7 @@ pub async fn start(site: &Site) -> Option<Program> {
     std::fs::write(root.join("nginx.conf"), main_config(&root)).unwrap();
 
     let mut cmd = std::process::Command::new(nginx);
-    cmd.arg("-p").arg(&root).arg("-c").arg(root.join("nginx.conf")).arg("-e").arg(root.join("error.log"));
+    cmd.arg("-p").arg(&root).arg("-c").arg(root.join("nginx.conf"));
     cmd.arg("-g").arg(format!("daemon off; pid {};", root.join("nginx.pid").display()));
     let mut program = Program::spawn("nginx", cmd, &root.join("nginx.out"));
     program.wait_for_port(site.port).await;
