@@ -154,14 +154,23 @@ fn failed(error: ApiError) -> Response {
 
 fn sign_in_first(realm: &Realm, original: &Original<'_>, protocol: Protocol) -> Response {
     let browser = original.method == Method::GET || original.method == Method::HEAD;
-    if protocol == Protocol::ForwardAuth && browser {
-        if let Some(location) = login_location(realm, original) {
+    // nginx decides itself what to do with the 401, so it always gets the portal address.
+    let location = if browser || protocol == Protocol::AuthRequest { login_location(realm, original) } else { None };
+    match (protocol, location) {
+        (Protocol::ForwardAuth, Some(location)) => {
             let mut response = empty(StatusCode::FOUND);
             response.headers_mut().insert(header::LOCATION, location);
-            return response;
+            response
         }
+        // nginx turns a 401 into the redirect itself (`error_page 401 =302 $redirection_url`);
+        // the Location it reads with `auth_request_set` carries the properly encoded `rd`.
+        (Protocol::AuthRequest, Some(location)) => {
+            let mut response = empty(StatusCode::UNAUTHORIZED);
+            response.headers_mut().insert(header::LOCATION, location);
+            response
+        }
+        (_, None) => empty(StatusCode::UNAUTHORIZED),
     }
-    empty(StatusCode::UNAUTHORIZED)
 }
 
 /// `<portal>/login?rd=<original URL>`, whether or not the portal URL ends with a slash.

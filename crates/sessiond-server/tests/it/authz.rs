@@ -158,9 +158,15 @@ async fn every_accepted_credential_passes() {
 #[tokio::test]
 async fn without_a_session_auth_request_answers_401() {
     let s = server().await;
-    assert_eq!(ask(&s, AUTH_REQUEST, &nginx("https://app.example.test/docs")).await.status, 401);
+    let a = ask(&s, AUTH_REQUEST, &nginx("https://app.example.test/docs?a=1&b=2")).await;
+    assert_eq!(a.status, 401);
+    // nginx's `error_page 401 =302 $redirection_url` sends the browser where Location says.
+    assert_eq!(a.rd(), "https://app.example.test/docs?a=1&b=2", "the whole query survives, encoded");
     let a = ask_with(&s, reqwest::Method::HEAD, AUTH_REQUEST, &nginx("https://app.example.test/docs")).await;
     assert_eq!(a.status, 401, "HEAD is answered like GET");
+    let post = vec![("x-original-url", "https://app.example.test/docs".to_owned())];
+    let a = ask_with(&s, reqwest::Method::POST, AUTH_REQUEST, &post).await;
+    assert_eq!((a.status, a.rd().as_str()), (401, "https://app.example.test/docs"), "nginx decides what a POST gets");
 }
 
 #[tokio::test]

@@ -726,7 +726,7 @@ fn assert_security_headers(headers: &HeaderMap, what: &str) {
     }
     assert!(!csp.contains("script-src"), "{what}");
     assert_eq!(headers["x-frame-options"], "DENY", "{what}");
-    assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(headers["referrer-policy"], "same-origin", "{what}");
     assert_eq!(headers["cache-control"], "no-store", "{what}");
     assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
 }

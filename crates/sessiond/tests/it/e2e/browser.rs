@@ -23,8 +23,6 @@ async fn sign_in(browser: &Browser, user: &str, password: &str) {
 }
 
 #[tokio::test]
-#[ignore = "known failure: the portal sends Referrer-Policy: no-referrer, so browsers post its forms with \
-            Origin: null, which its same-origin check refuses; run with --ignored"]
 async fn a_person_signs_in_once_and_is_signed_out_from_another_browser() {
     let site = Site::start(free_port()).await;
     let Some(_nginx) = nginx::start(&site).await else { return };

@@ -19,7 +19,6 @@ pub async fn start(site: &Site) -> Option<Program> {
     let mut subs = site.upstreams();
     subs.extend([
         ("listen 80;", format!("listen 127.0.0.1:{};", site.port)),
-        ("http://auth.example.com", format!("http://auth.example.test:{}", site.port)),
         ("example.com", "example.test".to_owned()),
     ]);
     substitute(&mut files, &subs);
