@@ -196,7 +196,7 @@ pub async fn attach_cookies(mut req: Request, next: Next) -> Response {
 #[derive(Clone)]
 pub struct Caller {
     /// The caller's session, as it stands after this request.
-    pub session: SessionRecord,
+    pub session: Arc<SessionRecord>,
     /// The realm of the session.
     pub realm: Arc<Realm>,
     /// Where the token came from.

@@ -15,6 +15,7 @@ use sessiond_core::timeout::{DeathReason, Verdict};
 use sessiond_core::token::{SessionId, SessionToken};
 use sessiond_store::Store;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tracing::{debug, info};
 
 /// Checks `token` against the store and the realm's timeouts, and records the activity when due.
@@ -32,12 +33,12 @@ pub async fn verify(
     force_touch: bool,
     cookies: &ResponseCookies,
     from_cookie: bool,
-) -> Result<SessionRecord, ApiError> {
+) -> Result<Arc<SessionRecord>, ApiError> {
     let hash = token.hash();
     let now = app.clock.now();
-    let mut session = app
+    let session = app
         .store
-        .session_by_token(&hash)
+        .session_by_token_shared(&hash)
         .await?
         .ok_or(ApiError::Unauthenticated("unknown or ended session"))?;
     if session.realm != realm.name() {
@@ -69,12 +70,16 @@ pub async fn verify(
                 if !app.store.touch_session(&hash, last_seen_at, expires_at).await? {
                     return Err(ApiError::Unauthenticated("unknown or ended session"));
                 }
-                session.last_seen_at = last_seen_at;
-                session.expires_at = expires_at;
+                // Touches are throttled, so copying the record here is rare.
+                let mut touched = (*session).clone();
+                touched.last_seen_at = last_seen_at;
+                touched.expires_at = expires_at;
+                let session = Arc::new(touched);
                 if from_cookie {
                     cookies.push(&realm.cookie.set_cookie(&token.expose(), Some(now.until(expires_at))));
                 }
                 debug!(session_id = %session.id, "session touched");
+                return Ok(session);
             }
             Ok(session)
         }
@@ -176,26 +181,26 @@ pub struct SessionView {
 impl SessionView {
     /// The view of `s`; `current` marks the caller's own session. `expires_at` is the earlier of
     /// the absolute and the idle deadline under the realm's policy.
-    pub fn new(app: &App, s: SessionRecord, current: bool) -> Self {
+    pub fn new(app: &App, s: &SessionRecord, current: bool) -> Self {
         let expires_at = app
             .realm(&s.realm)
             .map_or(s.expires_at, |r| r.policy.timeouts.expires_at(&s.times()));
         Self {
             id: s.id.to_string(),
-            realm: s.realm,
-            user: s.user,
-            display_name: s.display_name,
-            email: s.email,
-            groups: s.groups,
-            amr: s.amr,
+            realm: s.realm.clone(),
+            user: s.user.clone(),
+            display_name: s.display_name.clone(),
+            email: s.email.clone(),
+            groups: s.groups.clone(),
+            amr: s.amr.clone(),
             created_at: s.created_at.rfc3339(),
             last_seen_at: s.last_seen_at.rfc3339(),
             expires_at: expires_at.rfc3339(),
             remember_me: s.remember_me,
-            ip: s.ip,
-            user_agent: s.user_agent,
+            ip: s.ip.clone(),
+            user_agent: s.user_agent.clone(),
             current,
-            attributes: s.attributes,
+            attributes: s.attributes.clone(),
         }
     }
 }

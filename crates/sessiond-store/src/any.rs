@@ -1,6 +1,6 @@
 //! One store type for whichever backend the configuration picks, without `dyn`.
 
-use crate::{EmbeddedStore, MemoryStore, RealmState, SessionFilter, Store, StoreError};
+use crate::{EmbeddedStore, MemoryStore, RealmState, RedisStore, SessionFilter, Store, StoreError};
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::{SessionId, TokenHash};
@@ -13,6 +13,8 @@ pub enum AnyStore {
     Memory(MemoryStore),
     /// `storage.kind: embedded`.
     Embedded(EmbeddedStore),
+    /// `storage.kind: redis`.
+    Redis(RedisStore),
 }
 
 impl AnyStore {
@@ -21,6 +23,7 @@ impl AnyStore {
         match self {
             Self::Memory(_) => "memory",
             Self::Embedded(_) => "embedded",
+            Self::Redis(_) => "redis",
         }
     }
 }
@@ -37,12 +40,19 @@ impl From<EmbeddedStore> for AnyStore {
     }
 }
 
+impl From<RedisStore> for AnyStore {
+    fn from(store: RedisStore) -> Self {
+        Self::Redis(store)
+    }
+}
+
 /// Calls the same method on whichever backend is inside.
 macro_rules! delegate {
     ($self:ident.$method:ident($($arg:expr),*)) => {
         match $self {
             AnyStore::Memory(store) => store.$method($($arg),*).await,
             AnyStore::Embedded(store) => store.$method($($arg),*).await,
+            AnyStore::Redis(store) => store.$method($($arg),*).await,
         }
     };
 }
@@ -54,6 +64,13 @@ impl Store for AnyStore {
 
     async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
         delegate!(self.session_by_token(hash))
+    }
+
+    async fn session_by_token_shared(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<std::sync::Arc<SessionRecord>>, StoreError> {
+        delegate!(self.session_by_token_shared(hash))
     }
 
     async fn session_by_id(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {

@@ -173,7 +173,7 @@ mod tests {
         assert!(cache.get(&r.token_hash).is_err());
         let ticket = cache.get(&r.token_hash).unwrap_err();
         cache.clear();
-        cache.insert(ticket, r.clone());
+        cache.insert(ticket, r);
         assert!(cache.is_empty());
     }
 

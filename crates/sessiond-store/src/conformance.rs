@@ -534,6 +534,39 @@ pub async fn unicode_names_and_attributes_round_trip<S: Store>(store: S) {
     assert_eq!(list(&store, Some(realm), None).await, vec![decomposed]);
 }
 
+/// The shared lookup (the hot path, cached by some backends) agrees with the store after every
+/// kind of write: a touch shows, and a deleted, revoked or realm-wide ended session is gone.
+pub async fn shared_lookup_follows_every_write<S: Store>(store: S) {
+    let shared = |store: &S, hash| {
+        let store = store.clone();
+        async move { store.session_by_token_shared(&hash).await.unwrap().map(|r| (*r).clone()) }
+    };
+    let one = create(&store, "main", "alice", 0, 300).await;
+    assert_eq!(shared(&store, one.token_hash).await, Some(one.clone()));
+    assert_eq!(shared(&store, one.token_hash).await, Some(one.clone()), "asked twice, same answer");
+
+    assert!(store.touch_session(&one.token_hash, at(60), at(360)).await.unwrap());
+    let touched = shared(&store, one.token_hash).await.unwrap();
+    assert_eq!((touched.last_seen_at, touched.expires_at), (at(60), at(360)));
+
+    store.delete_session(&one.token_hash).await.unwrap();
+    assert_eq!(shared(&store, one.token_hash).await, None, "deleted");
+
+    let two = create(&store, "main", "bob", 0, 300).await;
+    let keep = create(&store, "main", "bob", 1, 300).await;
+    assert!(shared(&store, two.token_hash).await.is_some());
+    assert!(shared(&store, keep.token_hash).await.is_some());
+    store.delete_user_sessions("main", "bob", Some(&keep.token_hash)).await.unwrap();
+    assert_eq!(shared(&store, two.token_hash).await, None, "revoked");
+    assert!(shared(&store, keep.token_hash).await.is_some(), "the kept one stays");
+
+    let other = create(&store, "other", "carol", 0, 300).await;
+    assert!(shared(&store, other.token_hash).await.is_some());
+    store.delete_realm_sessions("main").await.unwrap();
+    assert_eq!(shared(&store, keep.token_hash).await, None, "realm ended");
+    assert!(shared(&store, other.token_hash).await.is_some(), "other realms untouched");
+}
+
 /// Expands to one `#[tokio::test]` per conformance case, each on a fresh store from `$factory`.
 ///
 /// `$factory` is called with no arguments and returns a future of a store or a
@@ -573,6 +606,7 @@ macro_rules! conformance_suite {
             concurrent_touches_leave_exactly_one_deadline,
             many_sessions_per_user_are_listed,
             unicode_names_and_attributes_round_trip,
+            shared_lookup_follows_every_write,
         );
     };
 }

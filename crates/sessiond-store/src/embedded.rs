@@ -11,6 +11,7 @@
 //! never disagree with the records, and every write transaction is committed (fsynced) before
 //! the method returns. redb is blocking, so each call runs on tokio's blocking pool.
 
+use crate::cache::SessionCache;
 use crate::memory::sort_oldest_first;
 use crate::{RealmState, SessionFilter, Store, StoreError};
 use redb::{
@@ -34,6 +35,11 @@ const USERS: MultimapTableDefinition<'_, (&str, &str), Hash> = MultimapTableDefi
 const EXPIRY: TableDefinition<'_, (i64, Hash), ()> = TableDefinition::new("session_expiry");
 const REALMS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("realm_state");
 
+/// Sessions kept decoded in memory at most; about 1 KiB each.
+const CACHE_CAPACITY: usize = 100_000;
+/// How long a cached session is served before it is read again.
+const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A store in one redb file. Clones share the open database.
 ///
 /// The file is locked while any clone is alive: a second [`EmbeddedStore::open`] of the same
@@ -42,6 +48,9 @@ const REALMS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("realm_sta
 pub struct EmbeddedStore {
     db: Arc<Database>,
     path: Arc<Path>,
+    /// Decoded sessions for the hot path. This process is the only writer of the file, and
+    /// every write below invalidates what it changed after committing, so the cache stays exact.
+    cache: Arc<SessionCache>,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -119,7 +128,7 @@ impl EmbeddedStore {
         }
         txn.commit().map_err(unavailable)?;
 
-        Ok(Self { db: Arc::new(db), path: path.into() })
+        Ok(Self { db: Arc::new(db), path: path.into(), cache: Arc::new(SessionCache::new(CACHE_CAPACITY, CACHE_TTL)) })
     }
 
     /// The database file.
@@ -293,6 +302,17 @@ impl Store for EmbeddedStore {
         .await
     }
 
+    async fn session_by_token_shared(&self, hash: &TokenHash) -> Result<Option<Arc<SessionRecord>>, StoreError> {
+        let ticket = match self.cache.get(hash) {
+            Ok(record) => return Ok(Some(record)),
+            Err(ticket) => ticket,
+        };
+        let Some(record) = self.session_by_token(hash).await? else { return Ok(None) };
+        let record = Arc::new(record);
+        self.cache.insert(ticket, Arc::clone(&record));
+        Ok(Some(record))
+    }
+
     async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
         // The hot path: a point read in an MVCC read transaction never waits for writers and
         // takes a few microseconds, far less than a hop to the blocking pool, so it runs inline.
@@ -319,8 +339,9 @@ impl Store for EmbeddedStore {
         last_seen_at: Timestamp,
         expires_at: Timestamp,
     ) -> Result<bool, StoreError> {
+        let key = *hash;
         let hash = hash.0;
-        self.write(move |t| {
+        let touched = self.write(move |t| {
             let Some(mut record) = load(&t.sessions, &hash)? else {
                 return Ok(false);
             };
@@ -331,12 +352,17 @@ impl Store for EmbeddedStore {
             t.expiry.insert((expires_at.unix(), hash), ()).map_err(unavailable)?;
             Ok(true)
         })
-        .await
+        .await;
+        self.cache.invalidate(&key);
+        touched
     }
 
     async fn delete_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
+        let key = *hash;
         let hash = hash.0;
-        self.write(move |t| t.remove(&hash)).await
+        let deleted = self.write(move |t| t.remove(&hash)).await;
+        self.cache.invalidate(&key);
+        deleted
     }
 
     async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
@@ -377,7 +403,7 @@ impl Store for EmbeddedStore {
         except: Option<&TokenHash>,
     ) -> Result<Vec<SessionRecord>, StoreError> {
         let (realm, user, except) = (realm.to_owned(), user.to_owned(), except.map(|h| h.0));
-        let mut deleted = self
+        let deleted = self
             .write(move |t| {
                 let mut deleted = Vec::new();
                 for hash in user_hashes(&t.users, &realm, &user)? {
@@ -387,21 +413,32 @@ impl Store for EmbeddedStore {
                 }
                 Ok(deleted)
             })
-            .await?;
+            .await;
+        let Ok(mut deleted) = deleted else {
+            // Whatever the failure left behind, nothing stale may be served from the cache.
+            self.cache.clear();
+            return deleted;
+        };
+        for record in &deleted {
+            self.cache.invalidate(&record.token_hash);
+        }
         sort_oldest_first(&mut deleted);
         Ok(deleted)
     }
 
     async fn delete_realm_sessions(&self, realm: &str) -> Result<usize, StoreError> {
         let realm = realm.to_owned();
-        self.write(move |t| {
-            let mut count = 0;
-            for hash in realm_hashes(&t.users, &realm)? {
-                count += usize::from(t.remove(&hash)?.is_some());
-            }
-            Ok(count)
-        })
-        .await
+        let count = self
+            .write(move |t| {
+                let mut count = 0;
+                for hash in realm_hashes(&t.users, &realm)? {
+                    count += usize::from(t.remove(&hash)?.is_some());
+                }
+                Ok(count)
+            })
+            .await;
+        self.cache.clear();
+        count
     }
 
     async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {

@@ -23,6 +23,14 @@ pub enum StoreError {
         /// Why it could not be decoded.
         reason: String,
     },
+    /// The store's settings cannot work (a malformed address, an unusable key prefix).
+    #[error("invalid {setting}: {reason}")]
+    InvalidSettings {
+        /// The setting, as named in configuration (`url`, `sentinel.nodes`, `key_prefix`).
+        setting: &'static str,
+        /// What is wrong with it; never a password.
+        reason: String,
+    },
     /// The write collides with an existing record (same token hash or id).
     #[error("a record with the same key already exists")]
     Conflict,

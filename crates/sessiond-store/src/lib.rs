@@ -9,6 +9,8 @@
 //! - [`MemoryStore`]: a map in memory, for tests and throwaway deployments.
 //! - [`EmbeddedStore`]: a single-file database (redb) — the default. Every write is committed
 //!   before the method returns, so an acknowledged write survives a crash.
+//! - [`RedisStore`]: Redis (standalone, Sentinel or Cluster), shared by several sessiond
+//!   instances; every value is sealed and no key name reveals a token or a user.
 //!
 //! [`AnyStore`] picks one at runtime without `dyn`.
 //!
@@ -60,6 +62,7 @@ pub mod cache;
 mod embedded;
 mod error;
 mod memory;
+mod redis;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -68,6 +71,7 @@ pub use any::AnyStore;
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
+pub use redis::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, RedisKey, RedisKeys, RedisMode, RedisSettings, RedisStore};
 
 use serde::{Deserialize, Serialize};
 use sessiond_core::session::SessionRecord;
@@ -110,6 +114,15 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         hash: &TokenHash,
     ) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;
+
+    /// Like [`Store::session_by_token`], shared: backends that cache decoded sessions hand out
+    /// the cached record without copying it. This is the hot path of every verify.
+    fn session_by_token_shared(
+        &self,
+        hash: &TokenHash,
+    ) -> impl Future<Output = Result<Option<std::sync::Arc<SessionRecord>>, StoreError>> + Send {
+        async move { self.session_by_token(hash).await.map(|found| found.map(std::sync::Arc::new)) }
+    }
 
     /// The session with public id `id`.
     fn session_by_id(&self, id: &SessionId) -> impl Future<Output = Result<Option<SessionRecord>, StoreError>> + Send;

@@ -140,7 +140,7 @@ pub(crate) async fn authenticate(
     let (token, record) = login::password_login(&app, &ctx, &headers, &cookies, credentials).await?;
     let hide_token = realm.policy.cookie.http_only != HttpOnlyMode::Off && from_browser(&headers);
     Ok(Json(AuthenticateResponse::Done {
-        session: Box::new(SessionView::new(&app, record, true)),
+        session: Box::new(SessionView::new(&app, &record, true)),
         session_token: (!hide_token).then(|| token.expose()),
     }))
 }

@@ -66,13 +66,13 @@ pub(crate) async fn authenticate_session(
         }
     };
     let user = UserView::of(&app, &session);
-    Ok(Json(CurrentResponse { session: SessionView::new(&app, session, true), user }))
+    Ok(Json(CurrentResponse { session: SessionView::new(&app, &session, true), user }))
 }
 
 /// `GET /api/v1/sessions/current`: the caller's session and user. Callers: signed in.
 pub(crate) async fn current_session(State(app): State<App>, caller: Caller) -> Json<CurrentResponse> {
     let user = UserView::of(&app, &caller.session);
-    Json(CurrentResponse { session: SessionView::new(&app, caller.session, true), user })
+    Json(CurrentResponse { session: SessionView::new(&app, &caller.session, true), user })
 }
 
 /// `DELETE /api/v1/sessions/current`: logs out — ends the caller's session and deletes its
@@ -135,7 +135,7 @@ pub(crate) async fn list_sessions(
         })
         .map(|s| {
             let current = s.token_hash == caller.session.token_hash;
-            SessionView::new(&app, s, current)
+            SessionView::new(&app, &s, current)
         })
         .collect();
     Ok(Json(SessionList { sessions }))
@@ -277,6 +277,6 @@ pub(crate) async fn create_session(
     app.audit(AuditKind::SessionCreated, &AuditEvent { actor: Some(&caller.session.user), ..AuditEvent::of_session(&record) });
     Ok((
         StatusCode::CREATED,
-        Json(CreatedSession { session: SessionView::new(&app, record, false), session_token: token.expose() }),
+        Json(CreatedSession { session: SessionView::new(&app, &record, false), session_token: token.expose() }),
     ))
 }
