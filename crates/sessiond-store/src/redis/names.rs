@@ -65,10 +65,6 @@ impl Names {
         Self { prefix: prefix.to_owned(), index, mac }
     }
 
-    pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
     pub(crate) fn index_key(&self) -> &IndexKey {
         &self.index
     }
