@@ -21,7 +21,7 @@ use axum::routing::any;
 use sessiond_core::access::{Decision, Evaluation, Object, Subject, normalize_path};
 use sessiond_core::session::SessionRecord;
 use std::net::SocketAddr;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
 const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
@@ -139,6 +139,8 @@ fn empty(status: StatusCode) -> Response {
 /// A failure to check the session (store down, a bug): never a pass, and logged by the trace
 /// layer through the attached detail.
 fn failed(error: ApiError) -> Response {
+    // Forward auth has no request span (see `router`), so the failure is logged here.
+    error!(error = %error, source = ?std::error::Error::source(&error), "forward auth failed");
     let mut response = empty(error.status());
     match error {
         ApiError::StoreUnavailable(source) => {
