@@ -74,8 +74,10 @@ impl Link {
                 let tls = sentinels.iter().any(|info| matches!(info.addr, ConnectionAddr::TcpTls { .. }));
                 let mut data = RedisConnectionInfo { db: db.unwrap_or(0), ..RedisConnectionInfo::default() };
                 override_credentials(&mut data, settings);
-                let node_info =
-                    SentinelNodeConnectionInfo { tls_mode: tls.then_some(TlsMode::Secure), redis_connection_info: Some(data) };
+                let node_info = SentinelNodeConnectionInfo {
+                    tls_mode: tls.then_some(TlsMode::Secure),
+                    redis_connection_info: Some(data),
+                };
                 let client =
                     SentinelClient::build(sentinels, master.clone(), Some(node_info), SentinelServerType::Master)
                         .map_err(|e| invalid("sentinel.nodes", e.to_string()))?;
@@ -163,9 +165,8 @@ impl Link {
     }
 
     async fn open(&self) -> RedisResult<Conn> {
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(self.timeout)
-            .set_response_timeout(self.timeout);
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(self.timeout).set_response_timeout(self.timeout);
         match &self.target {
             Target::Single(client) => {
                 Ok(Conn::Single(client.get_multiplexed_async_connection_with_config(&config).await?))

@@ -315,7 +315,13 @@ impl RedisStore {
         Some(record)
     }
 
-    fn seal_touch(&self, names: &Names, sid: &str, last_seen_at: Timestamp, expires_at: Timestamp) -> Result<Vec<u8>, StoreError> {
+    fn seal_touch(
+        &self,
+        names: &Names,
+        sid: &str,
+        last_seen_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Vec<u8>, StoreError> {
         self.seal(names.session_place(sid, "t").as_bytes(), &encode_touch(last_seen_at, expires_at), "session activity")
     }
 
@@ -397,7 +403,12 @@ impl RedisStore {
     }
 
     /// Sweeps one bucket: `(due entries looked at, deleted sessions' pointers)`.
-    async fn sweep_bucket(&self, bucket: &str, now: Timestamp, limit: usize) -> Result<(usize, Vec<(String, String)>), StoreError> {
+    async fn sweep_bucket(
+        &self,
+        bucket: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<(usize, Vec<(String, String)>), StoreError> {
         let names = self.names().await?;
         let now = now.unix().to_string();
         let limit = limit.to_string();
@@ -537,8 +548,7 @@ impl Store for RedisStore {
             pointer_ttl.as_bytes(),
             self.pointers_here(),
         ];
-        let outcome: String =
-            self.eval(&self.inner.scripts.create, &names.session(&place.bucket, &sid), &args).await?;
+        let outcome: String = self.eval(&self.inner.scripts.create, &names.session(&place.bucket, &sid), &args).await?;
         if outcome == "ok" {
             return Ok(());
         }
@@ -752,8 +762,8 @@ impl Store for RedisStore {
     async fn put_realm_state(&self, realm: &str, state: &RealmState) -> Result<(), StoreError> {
         let names = self.names().await?;
         let key = names.realm_state(realm);
-        let json =
-            serde_json::to_vec(state).map_err(|e| StoreError::Corrupt { what: "realm state", reason: e.to_string() })?;
+        let json = serde_json::to_vec(state)
+            .map_err(|e| StoreError::Corrupt { what: "realm state", reason: e.to_string() })?;
         let sealed = self.seal(key.as_bytes(), &json, "realm state")?;
         let mut cmd = redis::cmd("SET");
         cmd.arg(&key).arg(sealed);

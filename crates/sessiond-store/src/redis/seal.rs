@@ -82,7 +82,8 @@ impl RedisKeys {
         out.extend_from_slice(&key.id);
         out.extend_from_slice(&nonce);
         let aad = associated_data(&out[..1 + KEY_ID_LEN], place);
-        let sealed = key.cipher.encrypt(&nonce, Payload { msg: plaintext, aad: &aad }).map_err(|_| SealError::TooLong)?;
+        let sealed =
+            key.cipher.encrypt(&nonce, Payload { msg: plaintext, aad: &aad }).map_err(|_| SealError::TooLong)?;
         out.extend_from_slice(&sealed);
         Ok(out)
     }

@@ -56,7 +56,13 @@ pub enum RedisMode {
 impl RedisSettings {
     /// Settings for `mode` with the default prefix and timeout and no credentials.
     pub fn new(mode: RedisMode) -> Self {
-        Self { mode, username: None, password: None, key_prefix: DEFAULT_KEY_PREFIX.to_owned(), timeout: DEFAULT_TIMEOUT }
+        Self {
+            mode,
+            username: None,
+            password: None,
+            key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+        }
     }
 
     /// Settings for one server at `url`.

@@ -1,9 +1,11 @@
-//! Integration tests of the store backends: the conformance suite against each backend, and the
-//! embedded store's behaviour on disk.
+//! Integration tests of the store backends: the conformance suite against each backend, the
+//! embedded store's behaviour on disk, and the Redis store against real `redis-server` processes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod embedded_file;
+mod redis;
+mod support;
 
 use sessiond_store::conformance::InTempDir;
 use sessiond_store::{AnyStore, EmbeddedStore};
