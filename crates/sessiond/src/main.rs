@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod control;
+mod reload;
 mod serve;
 
 use clap::Parser as _;

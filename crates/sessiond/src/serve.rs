@@ -3,6 +3,7 @@
 
 use crate::config::{self, Config, LogFormat, Secret, StorageConfig};
 use crate::control;
+use crate::reload;
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use rand::RngCore as _;
@@ -97,8 +98,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         .context("opening the control socket")?;
     let background = tokio::spawn(sessiond_server::background(app.clone(), BACKGROUND_EVERY, stopped(stop_rx.clone())));
 
-    #[cfg(unix)]
-    tokio::spawn(reopen_on_hangup(app.clone()));
+    let reloads = tokio::spawn(reload::watch(app.clone(), config.clone(), stopped(stop_rx.clone())));
     print_banner(&config, local, &store, &app, bootstrap_password.as_deref());
     created_users_file.armed = false;
     info!(listen = %local, store = store.backend_name(), "sessiond started");
@@ -116,6 +116,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         Err(_) => warn!("requests still in flight after the drain timeout; stopping anyway"),
     }
     let _ = background.await;
+    let _ = reloads.await;
     let _ = control.await;
     info!("sessiond stopped");
     Ok(())
@@ -142,18 +143,6 @@ impl Drop for UnshownUsersFile<'_> {
     fn drop(&mut self) {
         if self.armed {
             let _ = std::fs::remove_file(self.path);
-        }
-    }
-}
-
-/// SIGHUP reopens the audit log, so logrotate can move it away.
-#[cfg(unix)]
-async fn reopen_on_hangup(app: App) {
-    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
-    while hangups.recv().await.is_some() {
-        match app.audit.reopen() {
-            Ok(()) => info!("audit log reopened"),
-            Err(e) => warn!(error = %e, "reopening the audit log failed; still writing to the old file"),
         }
     }
 }
