@@ -36,6 +36,24 @@ async fn database_index_in_the_url_is_used() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_database_index_is_used() {
+    let Some(set) = rd::sentinel_set().await else { return };
+    let mut settings = set.settings();
+    if let RedisMode::Sentinel { db, .. } = &mut settings.mode {
+        *db = Some(3);
+    }
+    let store = RedisStore::connect(settings.clone(), rd::keys()).await.unwrap();
+    let (_, record) = sample_session("main", "alice", T0);
+    store.create_session(&record).await.unwrap();
+
+    let master = format!("redis://:{}@127.0.0.1:{}", rd::DATA_PASSWORD, set.master_port_now());
+    let in_db3 = Probe::standalone(&format!("{master}/3")).await;
+    let in_db0 = Probe::standalone(&master).await;
+    assert!(!in_db3.keys(&settings.key_prefix).await.is_empty());
+    assert_eq!(in_db0.keys(&settings.key_prefix).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_passwords_are_unavailable_not_a_pass() {
     let Some(set) = rd::sentinel_set().await else { return };
     let mut wrong_data = set.settings();
