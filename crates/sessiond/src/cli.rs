@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// sessiond: log users in once and keep them signed in across every app of a domain.
 ///
@@ -38,6 +39,56 @@ pub(crate) enum Command {
     /// List and end sessions (works whether or not the server runs).
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Ask a running server whether it is healthy; exit status 0 when it answers 2xx, 1 otherwise.
+    ///
+    /// Meant for container health checks: the binary needs no shell or curl in the image. The
+    /// default URL is `/healthz` on the address `serve` listens on (`server.listen` of the same
+    /// configuration), with the loopback address when it listens on every address.
+    Healthcheck(Healthcheck),
+    /// Print a shell completion script to standard output.
+    ///
+    /// bash: `sessiond completions bash > /etc/bash_completion.d/sessiond`;
+    /// zsh: `sessiond completions zsh > "${fpath[1]}/_sessiond"`;
+    /// fish: `sessiond completions fish > ~/.config/fish/completions/sessiond.fish`.
+    Completions(Completions),
+    /// Print the manual page (roff) to standard output, or write one page per command.
+    ///
+    /// Read it with `sessiond man | man -l -`.
+    Man(Man),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Healthcheck {
+    /// URL to ask (plain `http://` only). Default: `/healthz` on the configured `server.listen`.
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// Give up when no complete answer came within this long (`5s`, `1m`, whole seconds).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = timeout)]
+    pub(crate) timeout: Duration,
+}
+
+/// A healthcheck timeout: a duration of at least one second.
+fn timeout(text: &str) -> Result<Duration, String> {
+    match sessiond_core::duration::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("the timeout must be at least 1s".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Completions {
+    /// The shell to write completions for.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct Man {
+    /// Write sessiond.1 and one page per subcommand (sessiond-serve.1 and so on) into this directory
+    /// instead of printing sessiond.1.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,5 +169,43 @@ mod tests {
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke"]).is_err());
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke", "abc", "--user", "x"]).is_err());
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke", "--user", "x"]).is_ok());
+    }
+
+    fn healthcheck(args: &[&str]) -> Result<Healthcheck, clap::Error> {
+        let argv = ["sessiond", "healthcheck"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Healthcheck(h) => Ok(h),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn healthcheck_timeout_defaults_to_five_seconds_and_must_be_positive() {
+        let default = healthcheck(&[]).unwrap();
+        assert_eq!((default.url, default.timeout), (None, Duration::from_secs(5)));
+        assert_eq!(healthcheck(&["--timeout", "1m"]).unwrap().timeout, Duration::from_secs(60));
+        assert_eq!(healthcheck(&["--timeout", "2"]).unwrap().timeout, Duration::from_secs(2));
+        for bad in ["0", "0s", "5x", "-1", ""] {
+            let error = healthcheck(&[&format!("--timeout={bad}")]).unwrap_err();
+            assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation, "--timeout {bad:?}");
+        }
+        let url = healthcheck(&["--url", "http://[::1]:9000/readyz"]).unwrap().url;
+        assert_eq!(url.as_deref(), Some("http://[::1]:9000/readyz"));
+    }
+
+    #[test]
+    fn completions_take_exactly_one_known_shell() {
+        for (word, shell) in [
+            ("bash", clap_complete::Shell::Bash),
+            ("zsh", clap_complete::Shell::Zsh),
+            ("fish", clap_complete::Shell::Fish),
+            ("elvish", clap_complete::Shell::Elvish),
+            ("powershell", clap_complete::Shell::PowerShell),
+        ] {
+            let cli = Cli::try_parse_from(["sessiond", "completions", word]).unwrap();
+            assert!(matches!(cli.command, Command::Completions(Completions { shell: s }) if s == shell), "{word}");
+        }
+        assert!(Cli::try_parse_from(["sessiond", "completions"]).is_err());
+        assert!(Cli::try_parse_from(["sessiond", "completions", "tcsh"]).is_err());
     }
 }

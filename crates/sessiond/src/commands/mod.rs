@@ -6,11 +6,15 @@
 //! with status 1.
 
 mod check;
+mod generate;
+mod healthcheck;
 pub(crate) mod ops;
 mod sessions;
 mod users;
 
 pub(crate) use check::config_check;
+pub(crate) use generate::{completions, man};
+pub(crate) use healthcheck::healthcheck;
 pub(crate) use sessions::{sessions_list, sessions_revoke};
 pub(crate) use users::{hash_password, users_add};
 
