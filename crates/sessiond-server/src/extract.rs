@@ -22,17 +22,43 @@ const MAX_HOST: usize = 255;
 const MAX_USER_AGENT: usize = 512;
 
 /// A JSON body; an empty body reads as `{}`. Bad bodies answer `bad_request`, oversized ones
-/// `payload_too_large`, in our error shape.
+/// `payload_too_large`, in our error shape. Browsers' cross-site requests are refused first.
 pub struct JsonBody<T>(pub T);
+
+/// Refuses a request that a browser sent from another site: `Sec-Fetch-Site: cross-site`, or an
+/// `Origin` outside the realm's domain and `server.allowed_redirects`. A cross-site page can post
+/// a JSON-looking `text/plain` body without any CORS check, so without this an attacker's page
+/// could log a visitor into the attacker's account or act with the visitor's cookie.
+fn refuse_cross_site(headers: &HeaderMap, app: &App) -> Result<(), ApiError> {
+    let refused = ApiError::Forbidden("cross-site request refused");
+    if headers.get_all("sec-fetch-site").iter().any(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site")) {
+        return Err(refused);
+    }
+    let mut origins = headers.get_all(header::ORIGIN).iter();
+    let Some(origin) = origins.next() else { return Ok(()) };
+    if origins.next().is_some() {
+        return Err(refused);
+    }
+    let origin = origin.to_str().map_err(|_| ApiError::Forbidden("cross-site request refused"))?;
+    let realm = app.realm_for_host(request_host(headers));
+    let policy = realm.redirect_policy(&app.settings.allowed_redirects);
+    match sessiond_core::redirect::validate_redirect(origin, &realm.policy.portal_url, &policy) {
+        // An origin is scheme, host and port only; anything else is not an origin.
+        Ok(url) if origin.starts_with("http") && url.path() == "/" && !origin.ends_with('/') => Ok(()),
+        _ => Err(refused),
+    }
+}
 
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
+    App: FromRef<S>,
     S: Send + Sync,
     T: DeserializeOwned,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        refuse_cross_site(req.headers(), &App::from_ref(state))?;
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge

@@ -108,3 +108,26 @@ async fn errors_are_not_cacheable() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "unauthenticated");
 }
+
+#[tokio::test]
+async fn cross_site_browser_posts_are_refused_before_anything_happens() {
+    let s = TestServer::start().await;
+    let body = login_body("alice", "alice-pw", false);
+    let post = |name: &'static str, value: &'static str| {
+        s.client.post(s.url("/api/v1/authenticate")).header(name, value).header("content-type", "text/plain").body(body.to_string()).send()
+    };
+    for (name, value) in [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("origin", "http://127.0.0.1.evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let res = post(name, value).await.unwrap();
+        assert!(session_cookies(res.headers()).is_empty(), "{name}: {value}");
+        assert_eq!(error_code(res).await, (403, "forbidden".into()), "{name}: {value}");
+    }
+    assert_eq!(session_count(&s).await, 0);
+    // The portal's own origin and same-site fetches are fine.
+    assert_eq!(post("origin", "http://127.0.0.1").await.unwrap().status(), 200);
+    assert_eq!(post("sec-fetch-site", "same-site").await.unwrap().status(), 200);
+}
