@@ -134,8 +134,10 @@ pub enum TokenSource {
 }
 
 /// Finds the caller's token: `Authorization: Bearer`, then the header named like the cookie, then
-/// the cookie. A credential that is present but malformed fails here, it never falls through to
-/// the next source.
+/// the cookie. Our own credential slots (the cookie and its header) that are present but malformed
+/// fail here; they never fall through to the next source. An `Authorization` header that does not
+/// hold one of our tokens (Basic, or a bearer token of the application's own) belongs to the
+/// application behind the proxy: it is passed over, never accepted.
 ///
 /// # Errors
 /// `unauthenticated` for an unusable credential.
@@ -146,16 +148,16 @@ pub fn find_token(headers: &HeaderMap, realm: &Realm) -> Result<Option<(SessionT
             .map_err(|_| ApiError::Unauthenticated("malformed session token"))
     };
     let mut auth = headers.get_all(header::AUTHORIZATION).iter();
-    if let Some(value) = auth.next() {
-        if auth.next().is_some() {
-            return Err(ApiError::Unauthenticated("more than one Authorization header"));
+    if let (Some(value), None) = (auth.next(), auth.next()) {
+        let bearer = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .and_then(|(_, token)| SessionToken::parse(token.trim()).ok());
+        if let Some(token) = bearer {
+            return Ok(Some((token, TokenSource::Bearer)));
         }
-        let value = value.to_str().map_err(|_| ApiError::Unauthenticated("malformed Authorization header"))?;
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::Unauthenticated("unsupported Authorization scheme"));
-        }
-        return parse(rest, TokenSource::Bearer);
     }
     if let Some(name) = &realm.token_header {
         let mut values = headers.get_all(name).iter();

@@ -358,8 +358,7 @@ async fn malformed_credentials_never_pass() {
         ("oversized", "cookie", format!("{COOKIE}={}", "A".repeat(4000))),
         ("two values", "cookie", format!("{COOKIE}={token}; {COOKIE}={other}")),
         ("empty", "cookie", format!("{COOKIE}=")),
-        ("basic auth", "authorization", "Basic YWxpY2U6YWxpY2UtcHc=".to_owned()),
-        ("truncated bearer", "authorization", format!("Bearer {}", &token[..20])),
+        ("malformed token header", COOKIE, token[..20].to_owned()),
     ];
     for (what, name, value) in cases {
         for url in ["https://app.example.test/docs", "https://app.example.test/public/"] {
@@ -367,18 +366,35 @@ async fn malformed_credentials_never_pass() {
             assert_eq!((a.status, a.user()), (401, None), "{what} on {url}");
         }
     }
-    // A valid credential is not rescued by an unusable one beside it.
+    // A valid cookie is not rescued by a malformed value of our own header beside it.
     let a = ask(
         &s,
         AUTH_REQUEST,
-        &with(
-            with(nginx("https://app.example.test/"), "authorization", "Basic eA=="),
-            "cookie",
-            format!("{COOKIE}={token}"),
-        ),
+        &with(with(nginx("https://app.example.test/"), COOKIE, "garbage"), "cookie", format!("{COOKIE}={token}")),
     )
     .await;
     assert_eq!(a.status, 401);
+}
+
+#[tokio::test]
+async fn the_applications_own_authorization_header_does_not_hide_the_session_cookie() {
+    let s = server().await;
+    let token = s.login("alice", "alice-pw", false).await;
+    // Basic auth or a bearer token meant for the application behind the proxy.
+    for theirs in ["Basic YWxpY2U6YWxpY2UtcHc=", "Bearer eyJhbGciOiJFUzI1NiJ9.e30.sig"] {
+        let a = ask(
+            &s,
+            AUTH_REQUEST,
+            &with(with(nginx("https://app.example.test/"), "authorization", theirs), "cookie", format!("{COOKIE}={token}")),
+        )
+        .await;
+        assert_eq!((a.status, a.user()), (200, Some("alice")), "{theirs}");
+        // Alone, it is no credential at all: sign in first, or pass anonymously where bypass applies.
+        let a = ask(&s, AUTH_REQUEST, &with(nginx("https://app.example.test/"), "authorization", theirs)).await;
+        assert_eq!((a.status, a.user()), (401, None), "{theirs}");
+        let a = ask(&s, AUTH_REQUEST, &with(nginx("https://app.example.test/public/"), "authorization", theirs)).await;
+        assert_eq!((a.status, a.user()), (200, None), "{theirs}");
+    }
 }
 
 #[tokio::test]
