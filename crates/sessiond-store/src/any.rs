@@ -1,6 +1,6 @@
 //! One store type for whichever backend the configuration picks, without `dyn`.
 
-use crate::{EmbeddedStore, MemoryStore, RealmState, RedisStore, SessionFilter, Store, StoreError};
+use crate::{CacheStats, EmbeddedStore, MemoryStore, RealmState, RedisStore, SessionFilter, Store, StoreError};
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::{SessionId, TokenHash};
@@ -121,5 +121,17 @@ impl Store for AnyStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         delegate!(self.ping())
+    }
+
+    async fn session_count(&self, realm: &str) -> Result<Option<u64>, StoreError> {
+        delegate!(self.session_count(realm))
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        match self {
+            Self::Memory(store) => store.cache_stats(),
+            Self::Embedded(store) => store.cache_stats(),
+            Self::Redis(store) => store.cache_stats(),
+        }
     }
 }

@@ -567,6 +567,74 @@ pub async fn shared_lookup_follows_every_write<S: Store>(store: S) {
     assert!(shared(&store, other.token_hash).await.is_some(), "other realms untouched");
 }
 
+/// A backend that counts sessions per realm keeps every count exact through creates (refused
+/// duplicates included), touches, single deletes, revoke-all, sweeps, realm deletes and
+/// concurrent writes; unknown realms count zero. Backends that keep no count answer `None`
+/// for every realm, and the case has nothing more to check.
+pub async fn session_counts_follow_every_write<S: Store>(store: S) {
+    let count = |realm: &'static str| {
+        let store = store.clone();
+        async move { store.session_count(realm).await.unwrap() }
+    };
+    if count("main").await.is_none() {
+        assert_eq!(count("other").await, None, "a backend counts every realm or none");
+        return;
+    }
+    let counts = || async { (count("main").await, count("other").await, count("nowhere").await) };
+    assert_eq!(counts().await, (Some(0), Some(0), Some(0)));
+
+    let alice = create(&store, "main", "alice", 0, 100).await;
+    let alice_too = create(&store, "main", "alice", 1, 100).await;
+    create(&store, "main", "alice", 2, 1_000).await;
+    create(&store, "main", "bob", 3, 1_000).await;
+    create(&store, "other", "alice", 4, 100).await;
+    create(&store, "other", "carol", 5, 1_000).await;
+    assert_eq!(counts().await, (Some(4), Some(2), Some(0)));
+
+    let (_, mut duplicate) = sample_session("other", "mallory", at(6));
+    duplicate.token_hash = alice.token_hash;
+    assert!(matches!(store.create_session(&duplicate).await, Err(StoreError::Conflict)));
+    assert!(store.touch_session(&alice.token_hash, at(10), at(110)).await.unwrap());
+    assert_eq!(counts().await, (Some(4), Some(2), Some(0)), "a refused create or a touch counts nothing");
+
+    store.delete_session(&alice_too.token_hash).await.unwrap();
+    store.delete_session(&alice_too.token_hash).await.unwrap();
+    store.delete_session(&SessionToken::generate().hash()).await.unwrap();
+    assert_eq!(counts().await, (Some(3), Some(2), Some(0)), "only a delete that found the session counts");
+
+    let ended = store.delete_user_sessions("main", "alice", Some(&alice.token_hash)).await.unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(counts().await, (Some(2), Some(2), Some(0)), "revoke-all except the current one");
+
+    // Due at 100 (other) and, after the touch, 110 (main): both swept at 200.
+    assert_eq!(store.sweep_expired(at(200), 100).await.unwrap(), 2);
+    assert_eq!(counts().await, (Some(1), Some(1), Some(0)), "swept sessions no longer count");
+
+    assert_eq!(store.delete_realm_sessions("other").await.unwrap(), 1);
+    assert_eq!(counts().await, (Some(1), Some(0), Some(0)), "a realm delete leaves other realms alone");
+
+    let mut tasks = JoinSet::new();
+    for i in 0..24 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let realm = if i % 2 == 0 { "main" } else { "other" };
+            let record = create(&store, realm, &format!("user{i}"), 10 + i, 5_000).await;
+            if i % 3 == 0 {
+                assert!(store.delete_session(&record.token_hash).await.unwrap().is_some());
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.unwrap();
+    }
+    // 24 created (12 per realm), 8 of them deleted again (i = 0, 6, 12, 18 in main; 3, 9, 15, 21 in other).
+    assert_eq!(counts().await, (Some(1 + 12 - 4), Some(12 - 4), Some(0)), "concurrent writes");
+    for realm in ["main", "other"] {
+        let listed = list(&store, Some(realm), None).await.len() as u64;
+        assert_eq!(count(realm).await, Some(listed), "{realm}: the count agrees with the sessions listed");
+    }
+}
+
 /// Expands to one `#[tokio::test]` per conformance case, each on a fresh store from `$factory`.
 ///
 /// `$factory` is called with no arguments and returns a future of a store or a
@@ -607,6 +675,7 @@ macro_rules! conformance_suite {
             many_sessions_per_user_are_listed,
             unicode_names_and_attributes_round_trip,
             shared_lookup_follows_every_write,
+            session_counts_follow_every_write,
         );
     };
 }

@@ -5,25 +5,28 @@
 //! - `session_ids`: public id → token hash;
 //! - `user_sessions` (multimap): (realm, user) → token hashes;
 //! - `session_expiry`: (expires_at, token hash) → nothing, ordered by deadline for sweeping;
+//! - `session_counts`: realm → how many sessions it holds, for metrics without a scan;
 //! - `realm_state`: realm → its state as JSON.
 //!
-//! Every change to a session updates all four session tables in one transaction, so the indexes
-//! never disagree with the records, and every write transaction is committed (fsynced) before
+//! Every change to a session updates all five session tables in one transaction, so the indexes
+//! and counts never disagree with the records, and every write transaction is committed (fsynced) before
 //! the method returns. redb is blocking, so each call runs on tokio's blocking pool.
 
 use crate::cache::SessionCache;
 use crate::memory::sort_oldest_first;
-use crate::{RealmState, SessionFilter, Store, StoreError};
+use crate::{CacheStats, RealmState, SessionFilter, Store, StoreError};
 use redb::{
     Database, DatabaseError, MultimapTable, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, Table,
-    TableDefinition, WriteTransaction,
+    TableDefinition, TableHandle, WriteTransaction,
 };
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::{SessionId, TokenHash};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const BACKEND: &str = "embedded";
 
@@ -34,6 +37,7 @@ const IDS: TableDefinition<'_, &str, Hash> = TableDefinition::new("session_ids")
 const USERS: MultimapTableDefinition<'_, (&str, &str), Hash> = MultimapTableDefinition::new("user_sessions");
 const EXPIRY: TableDefinition<'_, (i64, Hash), ()> = TableDefinition::new("session_expiry");
 const REALMS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("realm_state");
+const COUNTS: TableDefinition<'_, &str, u64> = TableDefinition::new("session_counts");
 
 /// Sessions kept decoded in memory at most; about 1 KiB each.
 const CACHE_CAPACITY: usize = 100_000;
@@ -51,6 +55,14 @@ pub struct EmbeddedStore {
     /// Decoded sessions for the hot path. This process is the only writer of the file, and
     /// every write below invalidates what it changed after committing, so the cache stays exact.
     cache: Arc<SessionCache>,
+    /// How the cache fared, for metrics.
+    cache_counters: Arc<CacheCounters>,
+}
+
+#[derive(Default)]
+struct CacheCounters {
+    hits: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl fmt::Debug for EmbeddedStore {
@@ -123,12 +135,22 @@ impl EmbeddedStore {
         // for a fresh file, and finds a foreign file with mismatching tables at startup.
         let txn = db.begin_write().map_err(unavailable)?;
         {
-            Tables::open(&txn)?;
+            let counted = txn.list_tables().map_err(unavailable)?.any(|table| table.name() == COUNTS.name());
+            let mut tables = Tables::open(&txn)?;
+            if !counted {
+                // A file written before sessions were counted: count them once, from the index.
+                tables.recount()?;
+            }
             txn.open_table(REALMS).map_err(unavailable)?;
         }
         txn.commit().map_err(unavailable)?;
 
-        Ok(Self { db: Arc::new(db), path: path.into(), cache: Arc::new(SessionCache::new(CACHE_CAPACITY, CACHE_TTL)) })
+        Ok(Self {
+            db: Arc::new(db),
+            path: path.into(),
+            cache: Arc::new(SessionCache::new(CACHE_CAPACITY, CACHE_TTL)),
+            cache_counters: Arc::default(),
+        })
     }
 
     /// The database file.
@@ -180,6 +202,7 @@ struct Tables<'txn> {
     ids: Table<'txn, &'static str, Hash>,
     users: MultimapTable<'txn, (&'static str, &'static str), Hash>,
     expiry: Table<'txn, (i64, Hash), ()>,
+    counts: Table<'txn, &'static str, u64>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -189,7 +212,36 @@ impl<'txn> Tables<'txn> {
             ids: txn.open_table(IDS).map_err(unavailable)?,
             users: txn.open_multimap_table(USERS).map_err(unavailable)?,
             expiry: txn.open_table(EXPIRY).map_err(unavailable)?,
+            counts: txn.open_table(COUNTS).map_err(unavailable)?,
         })
+    }
+
+    /// Adds `delta` (`1` or `-1`) to the session count of `realm`; a count that reaches zero is
+    /// removed, so realms without sessions leave nothing behind.
+    fn count(&mut self, realm: &str, delta: i64) -> Result<(), StoreError> {
+        let now = self.counts.get(realm).map_err(unavailable)?.map_or(0, |c| c.value());
+        let next = now.saturating_add_signed(delta);
+        if next == 0 {
+            self.counts.remove(realm).map_err(unavailable)?;
+        } else {
+            self.counts.insert(realm, next).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces every count with one made from the per-user index (which lists each session
+    /// exactly once) without decoding a record.
+    fn recount(&mut self) -> Result<(), StoreError> {
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        for entry in self.users.iter().map_err(unavailable)? {
+            let (key, hashes) = entry.map_err(unavailable)?;
+            *counts.entry(key.value().0.to_owned()).or_default() += hashes.len();
+        }
+        self.counts.retain(|_, _| false).map_err(unavailable)?;
+        for (realm, count) in &counts {
+            self.counts.insert(realm.as_str(), count).map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     fn insert(&mut self, record: &SessionRecord) -> Result<(), StoreError> {
@@ -198,7 +250,7 @@ impl<'txn> Tables<'txn> {
         self.ids.insert(record.id.as_str(), hash).map_err(unavailable)?;
         self.users.insert((record.realm.as_str(), record.user.as_str()), hash).map_err(unavailable)?;
         self.expiry.insert((record.expires_at.unix(), *hash), ()).map_err(unavailable)?;
-        Ok(())
+        self.count(&record.realm, 1)
     }
 
     /// Removes a session from the records and every index.
@@ -210,6 +262,7 @@ impl<'txn> Tables<'txn> {
         self.ids.remove(record.id.as_str()).map_err(unavailable)?;
         self.users.remove((record.realm.as_str(), record.user.as_str()), hash).map_err(unavailable)?;
         self.expiry.remove((record.expires_at.unix(), *hash)).map_err(unavailable)?;
+        self.count(&record.realm, -1)?;
         Ok(Some(record))
     }
 
@@ -231,6 +284,8 @@ impl<'txn> Tables<'txn> {
         }
         for (realm, user) in &owners {
             self.users.remove((realm.as_str(), user.as_str()), hash).map_err(unavailable)?;
+            // The index entry is the only trace of the realm the session was counted in.
+            self.count(realm, -1)?;
         }
         Ok(())
     }
@@ -304,9 +359,13 @@ impl Store for EmbeddedStore {
 
     async fn session_by_token_shared(&self, hash: &TokenHash) -> Result<Option<Arc<SessionRecord>>, StoreError> {
         let ticket = match self.cache.get(hash) {
-            Ok(record) => return Ok(Some(record)),
+            Ok(record) => {
+                self.cache_counters.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some(record));
+            }
             Err(ticket) => ticket,
         };
+        self.cache_counters.misses.fetch_add(1, Ordering::Relaxed);
         let Some(record) = self.session_by_token(hash).await? else { return Ok(None) };
         let record = Arc::new(record);
         self.cache.insert(ticket, Arc::clone(&record));
@@ -341,18 +400,19 @@ impl Store for EmbeddedStore {
     ) -> Result<bool, StoreError> {
         let key = *hash;
         let hash = hash.0;
-        let touched = self.write(move |t| {
-            let Some(mut record) = load(&t.sessions, &hash)? else {
-                return Ok(false);
-            };
-            t.expiry.remove((record.expires_at.unix(), hash)).map_err(unavailable)?;
-            record.last_seen_at = last_seen_at;
-            record.expires_at = expires_at;
-            t.sessions.insert(hash, encode(&record)?.as_slice()).map_err(unavailable)?;
-            t.expiry.insert((expires_at.unix(), hash), ()).map_err(unavailable)?;
-            Ok(true)
-        })
-        .await;
+        let touched = self
+            .write(move |t| {
+                let Some(mut record) = load(&t.sessions, &hash)? else {
+                    return Ok(false);
+                };
+                t.expiry.remove((record.expires_at.unix(), hash)).map_err(unavailable)?;
+                record.last_seen_at = last_seen_at;
+                record.expires_at = expires_at;
+                t.sessions.insert(hash, encode(&record)?.as_slice()).map_err(unavailable)?;
+                t.expiry.insert((expires_at.unix(), hash), ()).map_err(unavailable)?;
+                Ok(true)
+            })
+            .await;
         self.cache.invalidate(&key);
         touched
     }
@@ -507,5 +567,128 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+
+    async fn session_count(&self, realm: &str) -> Result<Option<u64>, StoreError> {
+        // One point read, like the token lookup: cheaper inline than a hop to the blocking pool.
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let counts = txn.open_table(COUNTS).map_err(unavailable)?;
+        let count = counts.get(realm).map_err(unavailable)?.map_or(0, |c| c.value());
+        Ok(Some(count))
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        Some(CacheStats {
+            hits: self.cache_counters.hits.load(Ordering::Relaxed),
+            misses: self.cache_counters.misses.load(Ordering::Relaxed),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessiond_core::token::SessionToken;
+    use std::time::Duration;
+
+    fn record(realm: &str, user: &str) -> SessionRecord {
+        let now = Timestamp::from_unix(1_700_000_000);
+        SessionRecord {
+            id: SessionId::generate(),
+            token_hash: SessionToken::generate().hash(),
+            realm: realm.to_owned(),
+            user: user.to_owned(),
+            display_name: None,
+            email: None,
+            groups: Vec::new(),
+            amr: Vec::new(),
+            created_at: now,
+            last_seen_at: now,
+            absolute_deadline: now + Duration::from_secs(3600),
+            expires_at: now + Duration::from_secs(300),
+            remember_me: false,
+            ip: None,
+            user_agent: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    async fn counts(store: &EmbeddedStore) -> (Option<u64>, Option<u64>) {
+        (store.session_count("main").await.unwrap(), store.session_count("other").await.unwrap())
+    }
+
+    /// Files written before sessions were counted have no counts table: the first open counts
+    /// the sessions already there, and later writes keep counting from that.
+    #[tokio::test]
+    async fn a_file_without_counts_is_counted_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessiond.redb");
+        {
+            let store = EmbeddedStore::open(&path).unwrap();
+            for (realm, user) in [("main", "alice"), ("main", "alice"), ("main", "bob"), ("other", "carol")] {
+                store.create_session(&record(realm, user)).await.unwrap();
+            }
+        }
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            assert!(txn.delete_table(COUNTS).unwrap());
+            txn.commit().unwrap();
+        }
+        let store = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(counts(&store).await, (Some(3), Some(1)));
+        store.create_session(&record("other", "dave")).await.unwrap();
+        assert_eq!(counts(&store).await, (Some(3), Some(2)));
+        drop(store);
+
+        // Reopening a counted file keeps the counts it has.
+        let store = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(counts(&store).await, (Some(3), Some(2)));
+    }
+
+    /// A record that cannot be decoded is swept with its index entries; the realm it was counted
+    /// in, known only from the per-user index, counts it no more.
+    #[tokio::test]
+    async fn sweeping_an_unreadable_record_uncounts_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sessiond.redb");
+        let broken = record("main", "alice");
+        {
+            let store = EmbeddedStore::open(&path).unwrap();
+            store.create_session(&broken).await.unwrap();
+            store.create_session(&record("main", "bob")).await.unwrap();
+        }
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(SESSIONS).unwrap().insert(broken.token_hash.as_bytes(), b"not json".as_slice()).unwrap();
+            txn.commit().unwrap();
+        }
+        let store = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(store.sweep_expired(broken.expires_at, 10).await.unwrap(), 2);
+        assert_eq!(counts(&store).await, (Some(0), Some(0)));
+    }
+
+    #[tokio::test]
+    async fn cache_stats_count_hits_and_misses_of_token_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("sessiond.redb")).unwrap();
+        assert_eq!(store.cache_stats(), Some(CacheStats { hits: 0, misses: 0 }));
+        let session = record("main", "alice");
+        store.create_session(&session).await.unwrap();
+
+        assert!(store.session_by_token_shared(&session.token_hash).await.unwrap().is_some());
+        assert!(store.session_by_token_shared(&session.token_hash).await.unwrap().is_some());
+        assert!(store.session_by_token_shared(&session.token_hash).await.unwrap().is_some());
+        assert!(store.session_by_token_shared(&SessionToken::generate().hash()).await.unwrap().is_none());
+        assert_eq!(store.cache_stats(), Some(CacheStats { hits: 2, misses: 2 }));
+
+        // A touch invalidates the entry: the next lookup misses.
+        let later = session.expires_at + Duration::from_secs(60);
+        assert!(store.touch_session(&session.token_hash, session.created_at, later).await.unwrap());
+        assert!(store.session_by_token_shared(&session.token_hash).await.unwrap().is_some());
+        assert_eq!(store.cache_stats(), Some(CacheStats { hits: 2, misses: 3 }));
+        // Clones share the counters.
+        assert_eq!(store.clone().cache_stats(), store.cache_stats());
     }
 }

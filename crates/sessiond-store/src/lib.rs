@@ -88,6 +88,16 @@ pub struct RealmState {
     pub cookie_name: String,
 }
 
+/// How often a backend's in-process session cache answered a lookup itself, since the store was
+/// opened. The hit ratio tells whether the cache is large enough for the sessions in use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that had to read the backend.
+    pub misses: u64,
+}
+
 /// Which sessions to list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionFilter {
@@ -104,7 +114,9 @@ pub struct SessionFilter {
 /// - "not found" is `Ok(None)` / `Ok(false)`, never an error;
 /// - the per-user index always agrees with the sessions: a session deleted by any path is gone
 ///   from its user's list;
-/// - `sweep_expired` deletes only sessions whose `expires_at <= now`, at most `limit` per call.
+/// - `sweep_expired` deletes only sessions whose `expires_at <= now`, at most `limit` per call;
+/// - a backend that counts sessions per realm ([`Store::session_count`]) keeps the count equal to
+///   the sessions stored, whichever path created or deleted them.
 pub trait Store: Clone + Send + Sync + 'static {
     /// Stores a new session. A session with the same token hash or id is a [`StoreError::Conflict`].
     fn create_session(&self, record: &SessionRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -170,4 +182,18 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Checks that the backend answers (for `/readyz`).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// How many sessions `realm` holds, read from a count the backend keeps exact with every
+    /// write that creates or deletes a session (never a scan, so it is cheap enough to ask on
+    /// every metrics scrape). A session counts from its creation until it is deleted, revoked or
+    /// swept, including while it waits for the sweep past its deadline. An unknown realm has
+    /// `Some(0)`. `Ok(None)` when the backend keeps no such count.
+    fn session_count(&self, _realm: &str) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send {
+        async { Ok(None) }
+    }
+
+    /// Hits and misses of the backend's in-process session cache; `None` when it has none.
+    fn cache_stats(&self) -> Option<CacheStats> {
+        None
+    }
 }

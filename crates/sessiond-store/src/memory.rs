@@ -31,6 +31,8 @@ struct Maps {
     users: HashMap<String, HashMap<String, HashSet<TokenHash>>>,
     /// Sessions ordered by when they may be swept.
     expiry: BTreeSet<(Timestamp, TokenHash)>,
+    /// realm → how many sessions it holds, kept with every insert and remove.
+    counts: HashMap<String, u64>,
     realms: HashMap<String, RealmState>,
 }
 
@@ -40,6 +42,7 @@ impl Maps {
         self.ids.insert(record.id.clone(), hash);
         self.users.entry(record.realm.clone()).or_default().entry(record.user.clone()).or_default().insert(hash);
         self.expiry.insert((record.expires_at, hash));
+        *self.counts.entry(record.realm.clone()).or_default() += 1;
         self.sessions.insert(hash, record);
     }
 
@@ -58,6 +61,12 @@ impl Maps {
             }
             if realm.is_empty() {
                 self.users.remove(&record.realm);
+            }
+        }
+        if let Some(count) = self.counts.get_mut(&record.realm) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.counts.remove(&record.realm);
             }
         }
         Some(record)
@@ -201,6 +210,10 @@ impl Store for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn session_count(&self, realm: &str) -> Result<Option<u64>, StoreError> {
+        Ok(Some(self.read().counts.get(realm).copied().unwrap_or(0)))
+    }
 }
 
 #[cfg(test)]
@@ -234,6 +247,7 @@ mod tests {
 
     fn sizes(store: &MemoryStore) -> (usize, usize, usize, usize) {
         let maps = store.read();
+        assert_eq!(maps.counts.len(), maps.users.len(), "a count for exactly the realms that have sessions");
         (maps.sessions.len(), maps.ids.len(), maps.users.len(), maps.expiry.len())
     }
 
