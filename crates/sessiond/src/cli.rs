@@ -39,6 +39,9 @@ pub(crate) enum Command {
     /// List and end sessions (works whether or not the server runs).
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Move sessions between stores, such as from the embedded store to Redis.
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// Ask a running server whether it is healthy; exit status 0 when it answers 2xx, 1 otherwise.
     ///
     /// Meant for container health checks: the binary needs no shell or curl in the image. The
@@ -89,6 +92,25 @@ pub(crate) struct Man {
     /// instead of printing sessiond.1.
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StorageCommand {
+    /// Copy every live session, and the state of every realm named in either file, from the store
+    /// one configuration file names to the store another names. Sessions the target already
+    /// holds are left as they are. The environment is not read: each file says it all.
+    Copy(StorageCopy),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StorageCopy {
+    /// Configuration file naming the store to copy from (its server must be stopped when it is
+    /// an embedded store).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) from: PathBuf,
+    /// Configuration file naming the store to copy to.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) to: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +184,17 @@ mod tests {
         let a = Cli::try_parse_from(["sessiond", "--config", "x.yml", "serve"]).unwrap();
         let b = Cli::try_parse_from(["sessiond", "serve", "--config", "x.yml"]).unwrap();
         assert_eq!(a.config, b.config);
+    }
+
+    #[test]
+    fn storage_copy_needs_both_files() {
+        let cli =
+            Cli::try_parse_from(["sessiond", "storage", "copy", "--from", "a.yml", "--to", "b.yml", "--json"]).unwrap();
+        let Command::Storage(StorageCommand::Copy(copy)) = cli.command else { panic!("parsed as {:?}", cli.command) };
+        assert_eq!((copy.from, copy.to), (PathBuf::from("a.yml"), PathBuf::from("b.yml")));
+        assert!(cli.json);
+        assert!(Cli::try_parse_from(["sessiond", "storage", "copy", "--from", "a.yml"]).is_err());
+        assert!(Cli::try_parse_from(["sessiond", "storage", "copy", "--to", "b.yml"]).is_err());
     }
 
     #[test]

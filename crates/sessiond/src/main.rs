@@ -56,6 +56,7 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Sessions(cli::SessionsCommand::Revoke(args)) => {
             commands::sessions_revoke(cli.config.as_deref(), &args, cli.json).await
         }
+        Command::Storage(cli::StorageCommand::Copy(args)) => commands::storage_copy(&args, cli.json).await,
         Command::Healthcheck(args) => commands::healthcheck(cli.config.as_deref(), &args, cli.json).await,
         Command::Completions(args) => commands::completions(args.shell),
         Command::Man(args) => commands::man(args.dir.as_deref(), cli.json),

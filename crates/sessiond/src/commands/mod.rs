@@ -10,12 +10,14 @@ mod generate;
 mod healthcheck;
 pub(crate) mod ops;
 mod sessions;
+mod storage;
 mod users;
 
 pub(crate) use check::config_check;
 pub(crate) use generate::{completions, man};
 pub(crate) use healthcheck::healthcheck;
 pub(crate) use sessions::{sessions_list, sessions_revoke};
+pub(crate) use storage::storage_copy;
 pub(crate) use users::{hash_password, users_add};
 
 use crate::config::{self, Config};

@@ -1,9 +1,10 @@
 //! `sessiond sessions list` and `sessiond sessions revoke`.
 //!
-//! Both work whether or not the server runs. When a server answers on the control socket, the
-//! request goes through it (it holds the embedded store's file, and is the only home of the
-//! memory store). Otherwise the command opens the embedded store itself. Either way the same
-//! [`ops::execute`] does the work.
+//! Both work whether or not the server runs. With the Redis store the command talks to Redis
+//! itself: nothing holds Redis exclusively, and the servers it serves may run elsewhere. With
+//! the other stores, when a server answers on the control socket, the request goes through it
+//! (it holds the embedded store's file, and is the only home of the memory store); otherwise the
+//! command opens the embedded store itself. Every way, the same [`ops::execute`] does the work.
 
 use super::ops::{self, Op, Reply, SessionView};
 use super::{load_config, print_json, print_stdout};
@@ -80,23 +81,28 @@ pub(crate) async fn sessions_revoke(config: Option<&Path>, args: &SessionsRevoke
 /// The message when sessions live only inside the server and it does not answer.
 const MEMORY_NEEDS_SERVER: &str = "the memory store lives in the running server; start it or use the embedded store";
 
-/// Runs `op` through the running server when one answers on the control socket, else against the
-/// embedded store directly.
+/// Runs `op` against Redis directly; otherwise through the running server when one answers on
+/// the control socket, else against the embedded store directly.
 ///
 /// # Errors
 /// When the server refuses the request (its message is passed on), when the store is memory and
 /// no server answers, when the embedded store is held by a process that does not answer on the
-/// control socket, or when the store fails.
+/// control socket, or when the store fails (Redis not answering included).
 async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
+    let path = match &config.storage {
+        StorageConfig::Redis(settings) => {
+            let store = crate::serve::open_redis(config, settings).await?;
+            return ops::execute(&store, op, SystemClock.now()).await.map_err(anyhow::Error::new);
+        }
+        StorageConfig::Memory => None,
+        StorageConfig::Embedded { path } => Some(path),
+    };
     let socket = control::socket_path(config);
     match control::ask(&socket, &op).await? {
         Answer::Done(result) => return result.map_err(anyhow::Error::new),
         Answer::NoServer => {}
     }
-    let path = match &config.storage {
-        StorageConfig::Memory => bail!(MEMORY_NEEDS_SERVER),
-        StorageConfig::Embedded { path } => path,
-    };
+    let Some(path) = path else { bail!(MEMORY_NEEDS_SERVER) };
     let store = if path.exists() {
         AnyStore::Embedded(open_embedded(path, &socket).await?)
     } else {

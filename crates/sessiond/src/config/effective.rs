@@ -1,12 +1,14 @@
 //! The effective configuration, as `sessiond config check` prints it: every key with the value in
 //! force, defaults included, in the layout of the file, so the output can be saved and read back.
-//! The secret is shown as `[redacted]`.
+//! Secrets (`secret`, `secret_previous`, Redis passwords, the password inside a Redis URL) are
+//! shown as `[redacted]`.
 
 use super::{Config, StorageConfig};
 use serde::Serialize;
 use sessiond_core::cookie::SameSite;
 use sessiond_core::duration::format_duration;
 use sessiond_core::realm::{HttpOnlyMode, RealmPolicy};
+use sessiond_store::{RedisMode, RedisSettings};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -35,6 +37,7 @@ pub(crate) fn render_effective(config: &Config, json: bool) -> String {
 struct Effective {
     data_dir: String,
     secret: Option<&'static str>,
+    secret_previous: Option<&'static str>,
     server: Server,
     storage: Storage,
     realms: BTreeMap<String, Realm>,
@@ -60,6 +63,90 @@ struct Storage {
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redis: Option<Redis>,
+}
+
+#[derive(Serialize)]
+struct Redis {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sentinel: Option<Sentinel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<Cluster>,
+    username: Option<String>,
+    password: Option<&'static str>,
+    key_prefix: String,
+    timeout: String,
+}
+
+#[derive(Serialize)]
+struct Sentinel {
+    master: String,
+    nodes: Vec<String>,
+    password: Option<&'static str>,
+    db: i64,
+}
+
+#[derive(Serialize)]
+struct Cluster {
+    nodes: Vec<String>,
+}
+
+impl From<&RedisSettings> for Redis {
+    fn from(settings: &RedisSettings) -> Self {
+        let nodes = |nodes: &[String]| nodes.iter().map(|n| redact_url(n)).collect();
+        let (mut url, mut sentinel, mut cluster) = (None, None, None);
+        match &settings.mode {
+            RedisMode::Standalone { url: u } => url = Some(redact_url(u)),
+            RedisMode::Sentinel { master, nodes: list, password, db } => {
+                sentinel = Some(Sentinel {
+                    master: master.clone(),
+                    nodes: nodes(list),
+                    password: password.as_ref().map(|_| REDACTED),
+                    db: db.unwrap_or(0),
+                });
+            }
+            RedisMode::Cluster { nodes: list } => cluster = Some(Cluster { nodes: nodes(list) }),
+        }
+        Self {
+            url,
+            sentinel,
+            cluster,
+            username: settings.username.clone(),
+            password: settings.password.as_ref().map(|_| REDACTED),
+            key_prefix: settings.key_prefix.clone(),
+            timeout: format_duration(settings.timeout),
+        }
+    }
+}
+
+/// `text` with the password of a URL (`user:password@`, or a `pass`/`password` query
+/// parameter) replaced by `[redacted]`. A bare `host:port` passes through; anything else that
+/// does not parse is withheld whole, since where a password would end cannot be told.
+pub(crate) fn redact_url(text: &str) -> String {
+    /// Letters only, so that URL encoding leaves it as it is.
+    const MARK: &str = "REDACTEDXPASSWORD";
+    if !text.contains("://") && !text.contains('@') {
+        return text.to_owned();
+    }
+    let Ok(mut url) = url::Url::parse(text) else {
+        return REDACTED.to_owned();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MARK));
+    }
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let is_password = |key: &str| key.eq_ignore_ascii_case("pass") || key.eq_ignore_ascii_case("password");
+    if pairs.iter().any(|(key, _)| is_password(key)) {
+        let mut query = url.query_pairs_mut();
+        query.clear();
+        for (key, value) in &pairs {
+            query.append_pair(key, if is_password(key) { MARK } else { value });
+        }
+    }
+    url.as_str().replace(MARK, REDACTED)
 }
 
 #[derive(Serialize)]
@@ -162,6 +249,7 @@ impl From<&Config> for Effective {
         Self {
             data_dir: path(&config.data_dir),
             secret: config.secret.as_ref().map(|_| REDACTED),
+            secret_previous: config.secret_previous.as_ref().map(|_| REDACTED),
             server: Server {
                 listen: server.listen.to_string(),
                 portal_url: server.portal_url.to_string(),
@@ -171,8 +259,11 @@ impl From<&Config> for Effective {
                 max_body_bytes: server.max_body_bytes,
             },
             storage: match &config.storage {
-                StorageConfig::Embedded { path: p } => Storage { kind: "embedded", path: Some(path(p)) },
-                StorageConfig::Memory => Storage { kind: "memory", path: None },
+                StorageConfig::Embedded { path: p } => Storage { kind: "embedded", path: Some(path(p)), redis: None },
+                StorageConfig::Memory => Storage { kind: "memory", path: None, redis: None },
+                StorageConfig::Redis(settings) => {
+                    Storage { kind: "redis", path: None, redis: Some(Redis::from(settings)) }
+                }
             },
             realms: config.realms.iter().map(|r| (r.name.clone(), Realm::from(r))).collect(),
             users: Users { file: path(&config.users_file) },

@@ -25,6 +25,13 @@ pub(super) struct ConfigFile {
     /// A file holding the secret (a trailing newline is ignored); not together with `secret`.
     /// Default: none. Env: `SESSIOND__SECRET_FILE`.
     pub(super) secret_file: Option<PathBuf>,
+    /// The secret in force before the current one, at least 32 bytes, kept while rotating: the
+    /// Redis store still opens values sealed under it and seals everything new under `secret`.
+    /// Needs `secret` or `secret_file`. Default: none. Env: `SESSIOND__SECRET_PREVIOUS`.
+    pub(super) secret_previous: Option<Secret>,
+    /// A file holding the previous secret; not together with `secret_previous`. Default: none.
+    /// Env: `SESSIOND__SECRET_PREVIOUS_FILE`.
+    pub(super) secret_previous_file: Option<PathBuf>,
     /// HTTP listener and request handling.
     pub(super) server: Option<Server>,
     /// Where sessions are stored.
@@ -74,12 +81,75 @@ pub(super) struct Server {
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub(super) struct Storage {
-    /// `embedded` (a database file, one process) or `memory` (lost on restart).
-    /// Default: `embedded`. Env: `SESSIOND__STORAGE__KIND`.
+    /// `embedded` (a database file, one process), `memory` (lost on restart) or `redis` (shared
+    /// by several instances). Default: `embedded`. Env: `SESSIOND__STORAGE__KIND`.
     pub(super) kind: Option<String>,
-    /// Database file of the embedded store; ignored by `memory`.
+    /// Database file of the embedded store; ignored by `memory` and `redis`.
     /// Default: `<data_dir>/sessiond.redb`. Env: `SESSIOND__STORAGE__PATH`.
     pub(super) path: Option<PathBuf>,
+    /// The Redis deployment, with `kind: redis` only.
+    pub(super) redis: Option<Redis>,
+}
+
+/// `storage.redis`: exactly one of `url`, `sentinel` and `cluster`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Redis {
+    /// One server: `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS) or
+    /// `unix:///path/redis.sock[?db=N]`. May carry credentials, so it is redacted in
+    /// `config check`. Default: none. Env: `SESSIOND__STORAGE__REDIS__URL`.
+    pub(super) url: Option<String>,
+    /// A master found through Redis Sentinel.
+    pub(super) sentinel: Option<RedisSentinel>,
+    /// A Redis Cluster.
+    pub(super) cluster: Option<RedisCluster>,
+    /// ACL user for the data nodes; overrides one in `url`. Default: none.
+    /// Env: `SESSIOND__STORAGE__REDIS__USERNAME`.
+    pub(super) username: Option<String>,
+    /// Password for the data nodes; overrides one in `url`. Default: none.
+    /// Env: `SESSIOND__STORAGE__REDIS__PASSWORD`.
+    pub(super) password: Option<String>,
+    /// A file holding that password; not together with `password`. Default: none.
+    /// Env: `SESSIOND__STORAGE__REDIS__PASSWORD_FILE`.
+    pub(super) password_file: Option<PathBuf>,
+    /// Put in front of every key, so several deployments can share one Redis; no `{` or `}`.
+    /// Default: `sessiond:`. Env: `SESSIOND__STORAGE__REDIS__KEY_PREFIX`.
+    pub(super) key_prefix: Option<String>,
+    /// Longest wait for one Redis command, connecting included. Default: `2s`.
+    /// Env: `SESSIOND__STORAGE__REDIS__TIMEOUT`.
+    pub(super) timeout: Option<DurationSpec>,
+}
+
+/// `storage.redis.sentinel`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RedisSentinel {
+    /// The master's name in the sentinels' configuration; required.
+    /// Env: `SESSIOND__STORAGE__REDIS__SENTINEL__MASTER`.
+    pub(super) master: Option<String>,
+    /// Sentinel addresses, `host:port` or `redis://host:port`; at least one.
+    /// Env: `SESSIOND__STORAGE__REDIS__SENTINEL__NODES` (comma-separated).
+    pub(super) nodes: Option<Vec<String>>,
+    /// Password of the sentinels themselves. Default: none.
+    /// Env: `SESSIOND__STORAGE__REDIS__SENTINEL__PASSWORD`.
+    pub(super) password: Option<String>,
+    /// A file holding that password; not together with `password`. Default: none.
+    /// Env: `SESSIOND__STORAGE__REDIS__SENTINEL__PASSWORD_FILE`.
+    pub(super) password_file: Option<PathBuf>,
+    /// Database index on the master. Default: `0`. Env: `SESSIOND__STORAGE__REDIS__SENTINEL__DB`.
+    pub(super) db: Option<u64>,
+}
+
+/// `storage.redis.cluster`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct RedisCluster {
+    /// Addresses of some cluster nodes, `host:port` or `redis://host:port`; the rest are
+    /// discovered. At least one. Env: `SESSIOND__STORAGE__REDIS__CLUSTER__NODES` (comma-separated).
+    pub(super) nodes: Option<Vec<String>>,
 }
 
 /// `realms.<name>`.

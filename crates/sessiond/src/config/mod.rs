@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
 
-pub(crate) use effective::render_effective;
+pub(crate) use effective::{redact_url, render_effective};
 
 /// The file read when `--config` is not given, if it exists in the working directory.
 pub(crate) const DEFAULT_CONFIG_FILE: &str = "sessiond.yml";
@@ -47,6 +47,9 @@ pub(crate) struct Config {
     /// The server secret (key `secret` or `secret_file`); `None`: `serve` generates one into
     /// `<data_dir>/secret` on first run and reuses it afterwards.
     pub(crate) secret: Option<Secret>,
+    /// The secret before a rotation (key `secret_previous` or `secret_previous_file`): values the
+    /// Redis store sealed under it still open. Only with `secret`.
+    pub(crate) secret_previous: Option<Secret>,
     /// The realms, sorted by name; at least one (key `realms.<name>`).
     pub(crate) realms: Vec<RealmPolicy>,
     /// The users file (key `users.file`).
@@ -90,6 +93,9 @@ pub(crate) enum StorageConfig {
     },
     /// In memory: every session ends when the process stops.
     Memory,
+    /// Redis (one server, Sentinel or Cluster), shared by several instances. Passwords inside
+    /// never show in `Debug`.
+    Redis(sessiond_store::RedisSettings),
 }
 
 /// Login throttling: after `max_retries` failures within `find_time`, a user is refused for

@@ -75,11 +75,34 @@ static ACCESS_RULE: Node = Section(&[
     ("policy", Leaf(Str)),
 ]);
 
+/// `storage.redis`: where the Redis deployment is and how to reach it.
+const REDIS: Node = Section(&[
+    ("url", Leaf(Str)),
+    (
+        "sentinel",
+        Section(&[
+            ("master", Leaf(Str)),
+            ("nodes", Leaf(List)),
+            ("password", Leaf(Str)),
+            ("password_file", Leaf(Str)),
+            ("db", Leaf(Int)),
+        ]),
+    ),
+    ("cluster", Section(&[("nodes", Leaf(List))])),
+    ("username", Leaf(Str)),
+    ("password", Leaf(Str)),
+    ("password_file", Leaf(Str)),
+    ("key_prefix", Leaf(Str)),
+    ("timeout", Leaf(Duration)),
+]);
+
 /// The whole configuration.
 pub(super) static ROOT: Node = Section(&[
     ("data_dir", Leaf(Str)),
     ("secret", Leaf(Str)),
     ("secret_file", Leaf(Str)),
+    ("secret_previous", Leaf(Str)),
+    ("secret_previous_file", Leaf(Str)),
     (
         "server",
         Section(&[
@@ -91,7 +114,7 @@ pub(super) static ROOT: Node = Section(&[
             ("max_body_bytes", Leaf(Int)),
         ]),
     ),
-    ("storage", Section(&[("kind", Leaf(Str)), ("path", Leaf(Str))])),
+    ("storage", Section(&[("kind", Leaf(Str)), ("path", Leaf(Str)), ("redis", REDIS)])),
     ("realms", Named(&REALM)),
     ("users", Section(&[("file", Leaf(Str))])),
     ("regulation", Section(&[("max_retries", Leaf(Int)), ("find_time", Leaf(Duration)), ("ban_time", Leaf(Duration))])),

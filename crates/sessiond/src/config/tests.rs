@@ -7,6 +7,7 @@ use sessiond_core::access::{Decision, Object, Policy, Subject};
 use sessiond_core::cookie::SameSite;
 use sessiond_core::realm::HttpOnlyMode;
 use sessiond_core::timeout::Timeouts;
+use sessiond_store::{RedisMode, RedisSettings};
 use std::io::Write as _;
 
 const SECRET: &str = "correct-horse-battery-staple-0123456789";
@@ -463,8 +464,9 @@ fn unknown_words_are_refused() {
     refused("realms: {main: {cookie: {http_only: sometimes}}}", "realms.main.cookie.http_only");
     let error = refused("realms: {main: {location: client}}", "realms.main.location");
     assert!(error.to_string().contains("server"), "{error}");
-    let error = refused("storage: {kind: redis}", "storage.kind");
-    assert!(error.to_string().contains("\"redis\""), "{error}");
+    let error = refused("storage: {kind: postgres}", "storage.kind");
+    assert!(error.to_string().contains("\"postgres\""), "{error}");
+    assert!(error.to_string().contains("embedded, memory or redis"), "{error}");
     refused("log: {format: xml}", "log.format");
     refused("log: {level: verbose}", "log.level");
     refused("log: {level: 'info,sessiond=loud'}", "log.level");
@@ -526,7 +528,8 @@ fn unknown_keys_are_refused_with_their_full_path() {
         ("server: {listn: '127.0.0.1:1'}", "server.listn"),
         ("realms: {main: {inactivty: 5m}}", "realms.main.inactivty"),
         ("realms: {main: {jwt: {enabled: true}}}", "realms.main.jwt"),
-        ("storage: {kind: embedded, redis: {url: 'redis://x'}}", "storage.redis"),
+        ("storage: {kind: embedded, postgres: {url: 'postgres://x'}}", "storage.postgres"),
+        ("storage: {kind: redis, redis: {url: 'redis://x', db: 1}}", "storage.redis.db"),
         ("session: {name: x}", "session"),
     ] {
         let error = parse(yaml).unwrap_err();
@@ -815,6 +818,315 @@ fn effective_json_is_json() {
     assert_eq!(value["secret"], serde_json::Value::Null);
 }
 
+// ---- Redis storage and secret rotation ----
+
+const REDIS_PASSWORD: &str = "hunter2-redis-pw";
+
+/// The Redis settings of `yaml` (a secret is added, as `kind: redis` needs one).
+fn redis_settings(yaml: &str) -> RedisSettings {
+    redis_settings_env(yaml, &[])
+}
+
+fn redis_settings_env(yaml: &str, env: &[(&str, &str)]) -> RedisSettings {
+    let config = parse_env(&format!("secret: {SECRET}\n{yaml}"), env).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    match config.storage {
+        StorageConfig::Redis(settings) => settings,
+        other => panic!("not redis: {other:?}"),
+    }
+}
+
+/// The error for `yaml` (with a secret), checked to name `key`.
+fn redis_refused(yaml: &str, key: &str) -> ConfigError {
+    refused(&format!("secret: {SECRET}\n{yaml}"), key)
+}
+
+#[test]
+fn redis_standalone_takes_the_documented_defaults() {
+    let settings = redis_settings("storage: {kind: redis, redis: {url: 'redis://10.0.0.5:6379/2'}}");
+    assert_eq!(settings.mode, RedisMode::Standalone { url: "redis://10.0.0.5:6379/2".into() });
+    assert_eq!(settings.key_prefix, "sessiond:");
+    assert_eq!(settings.timeout, secs(2));
+    assert_eq!((settings.username, settings.password), (None, None));
+    for url in ["rediss://cache.internal:6380", "unix:///run/redis/redis.sock?db=1", "redis+unix:///run/redis.sock"] {
+        let settings = redis_settings(&format!("storage: {{kind: redis, redis: {{url: '{url}'}}}}"));
+        assert_eq!(settings.mode, RedisMode::Standalone { url: url.into() });
+    }
+}
+
+#[test]
+fn every_redis_setting_is_read() {
+    let password = secret_file(format!("{REDIS_PASSWORD}\n").as_bytes());
+    let sentinel_password = secret_file(b"sentinel-pw\r\n");
+    let settings = redis_settings(&format!(
+        "storage:\n  kind: redis\n  redis:\n    sentinel:\n      master: mymaster\n      nodes: ['10.0.0.1:26379', 'redis://10.0.0.2:26379']\n      password_file: {}\n      db: 3\n    username: sessiond\n    password_file: {}\n    key_prefix: 'prod:'\n    timeout: 5s\n",
+        sentinel_password.path().display(),
+        password.path().display(),
+    ));
+    assert_eq!(
+        settings.mode,
+        RedisMode::Sentinel {
+            master: "mymaster".into(),
+            nodes: vec!["10.0.0.1:26379".into(), "redis://10.0.0.2:26379".into()],
+            password: Some("sentinel-pw".into()),
+            db: Some(3),
+        }
+    );
+    assert_eq!(settings.username.as_deref(), Some("sessiond"));
+    assert_eq!(settings.password.as_deref(), Some(REDIS_PASSWORD), "the file's trailing newline is not part of it");
+    assert_eq!(settings.key_prefix, "prod:");
+    assert_eq!(settings.timeout, secs(5));
+
+    let cluster = redis_settings(&format!(
+        "storage: {{kind: redis, redis: {{cluster: {{nodes: [a:7000, b:7001]}}, password: {REDIS_PASSWORD}, key_prefix: ''}}}}"
+    ));
+    assert_eq!(cluster.mode, RedisMode::Cluster { nodes: vec!["a:7000".into(), "b:7001".into()] });
+    assert_eq!(cluster.password.as_deref(), Some(REDIS_PASSWORD));
+    assert_eq!(cluster.key_prefix, "", "an empty prefix is allowed: Redis may be sessiond's alone");
+}
+
+#[test]
+fn redis_settings_come_from_the_environment_too() {
+    let settings = redis_settings_env(
+        "storage: {kind: memory}",
+        &[
+            ("SESSIOND__STORAGE__KIND", "redis"),
+            ("SESSIOND__STORAGE__REDIS__CLUSTER__NODES", "n1:7000, n2:7000"),
+            ("SESSIOND__STORAGE__REDIS__PASSWORD", "~not-yaml: 0x1f"),
+            ("SESSIOND__STORAGE__REDIS__TIMEOUT", "10"),
+        ],
+    );
+    assert_eq!(settings.mode, RedisMode::Cluster { nodes: vec!["n1:7000".into(), "n2:7000".into()] });
+    assert_eq!(settings.password.as_deref(), Some("~not-yaml: 0x1f"), "text is taken verbatim");
+    assert_eq!(settings.timeout, secs(10));
+
+    let sentinel = redis_settings_env(
+        "storage: {kind: redis}",
+        &[
+            ("SESSIOND__STORAGE__REDIS__SENTINEL__MASTER", "m"),
+            ("SESSIOND__STORAGE__REDIS__SENTINEL__NODES", "s1:26379,s2:26379"),
+            ("SESSIOND__STORAGE__REDIS__SENTINEL__DB", "1"),
+        ],
+    );
+    assert!(matches!(sentinel.mode, RedisMode::Sentinel { db: Some(1), ref nodes, .. } if nodes.len() == 2));
+}
+
+#[test]
+fn exactly_one_redis_deployment_must_be_named() {
+    let error = redis_refused("storage: {kind: redis}", "storage.redis");
+    assert!(error.to_string().contains("url, sentinel and cluster"), "{error}");
+    let error = redis_refused(
+        "storage: {kind: redis, redis: {url: 'redis://a', cluster: {nodes: ['b:1']}}}",
+        "storage.redis.cluster",
+    );
+    assert!(error.to_string().contains("storage.redis.url"), "{error}");
+    redis_refused(
+        "storage: {kind: redis, redis: {sentinel: {master: m, nodes: ['s:1']}, cluster: {nodes: ['b:1']}}}",
+        "storage.redis.cluster",
+    );
+}
+
+#[test]
+fn redis_settings_without_kind_redis_are_refused() {
+    let error = redis_refused("storage: {redis: {url: 'redis://a'}}", "storage.redis");
+    assert!(error.to_string().contains("kind: redis"), "{error}");
+    redis_refused("storage: {kind: memory, redis: {url: 'redis://a'}}", "storage.redis");
+}
+
+#[test]
+fn redis_needs_a_configured_secret() {
+    let error = refused("storage: {kind: redis, redis: {url: 'redis://a'}}", "secret");
+    assert!(error.to_string().contains("every instance"), "{error}");
+}
+
+#[test]
+fn bad_redis_settings_are_refused_naming_the_key() {
+    for (yaml, key, words) in [
+        ("{url: 'http://a:6379'}", "storage.redis.url", "scheme"),
+        ("{url: 'redis://'}", "storage.redis.url", "host"),
+        ("{url: 'unix://'}", "storage.redis.url", "socket"),
+        ("{sentinel: {nodes: ['a:1']}}", "storage.redis.sentinel.master", "required"),
+        ("{sentinel: {master: m}}", "storage.redis.sentinel.nodes", "at least one"),
+        ("{sentinel: {master: m, nodes: []}}", "storage.redis.sentinel.nodes", "at least one"),
+        ("{sentinel: {master: m, nodes: ['a:1'], db: 9223372036854775808}}", "storage.redis.sentinel.db", "too large"),
+        ("{sentinel: {master: m, nodes: ['a:1'], db: -1}}", "storage.redis.sentinel.db", "whole number"),
+        ("{cluster: {nodes: ['no-port']}}", "storage.redis.cluster.nodes", "host:port"),
+        ("{cluster: {nodes: ['a:99999']}}", "storage.redis.cluster.nodes", "host:port"),
+        ("{cluster: {nodes: ['http://a:1']}}", "storage.redis.cluster.nodes", "host:port"),
+        ("{cluster: {}}", "storage.redis.cluster.nodes", "at least one"),
+        ("{url: 'redis://a', key_prefix: 'app{1}:'}", "storage.redis.key_prefix", "slot"),
+        ("{url: 'redis://a', timeout: 0}", "storage.redis.timeout", "greater than zero"),
+        ("{url: 'redis://a', timeout: 5x}", "storage.redis.timeout", "unknown unit"),
+        ("{url: 'redis://a', username: ' '}", "storage.redis.username", "empty"),
+        ("{url: 'redis://a', password: ''}", "storage.redis.password", "empty"),
+        ("{url: 'redis://a', sentinel_master: m}", "storage.redis.sentinel_master", "unknown key"),
+    ] {
+        let error = redis_refused(&format!("storage: {{kind: redis, redis: {yaml}}}"), key);
+        assert!(error.to_string().contains(words), "{yaml}: {error}");
+    }
+}
+
+#[test]
+fn redis_passwords_are_never_quoted_in_refusals() {
+    let error = redis_refused(
+        &format!("storage: {{kind: redis, redis: {{url: 'http://app:{REDIS_PASSWORD}@a:6379'}}}}"),
+        "storage.redis.url",
+    );
+    assert!(!error.to_string().contains(REDIS_PASSWORD), "{error}");
+    assert!(error.to_string().contains("[redacted]"), "the URL is shown without its password: {error}");
+    // Not even parsable: where the password ends cannot be told, so nothing of it is shown.
+    let error = redis_refused(
+        &format!("storage: {{kind: redis, redis: {{url: 'redis://app:{REDIS_PASSWORD}@[bad'}}}}"),
+        "storage.redis.url",
+    );
+    assert!(!error.to_string().contains(REDIS_PASSWORD), "{error}");
+    let error = redis_refused(
+        &format!("storage: {{kind: redis, redis: {{cluster: {{nodes: ['http://u:{REDIS_PASSWORD}@a:1']}}}}}}"),
+        "storage.redis.cluster.nodes",
+    );
+    assert!(!error.to_string().contains(REDIS_PASSWORD), "{error}");
+    let error = redis_refused(
+        &format!(
+            "storage: {{kind: redis, redis: {{url: 'redis://a', password: {REDIS_PASSWORD}, password_file: /x}}}}"
+        ),
+        "storage.redis.password_file",
+    );
+    assert!(!error.to_string().contains(REDIS_PASSWORD), "{error}");
+    let numeric = redis_refused(
+        "storage: {kind: redis, redis: {url: 'redis://a', password: 12345678}}",
+        "storage.redis.password",
+    );
+    assert!(!numeric.to_string().contains("12345678"), "{numeric}");
+}
+
+#[test]
+fn redis_password_files_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let error = redis_refused(
+        &format!("storage: {{kind: redis, redis: {{url: 'redis://a', password_file: {}}}}}", missing.display()),
+        "storage.redis.password_file",
+    );
+    assert!(error.to_string().contains(&missing.display().to_string()), "{error}");
+    let empty = secret_file(b"\n");
+    redis_refused(
+        &format!(
+            "storage: {{kind: redis, redis: {{sentinel: {{master: m, nodes: ['a:1'], password_file: {}}}}}}}",
+            empty.path().display()
+        ),
+        "storage.redis.sentinel.password_file",
+    );
+    redis_refused(
+        "storage: {kind: redis, redis: {sentinel: {master: m, nodes: ['a:1'], password: x, password_file: /x}}}",
+        "storage.redis.sentinel.password_file",
+    );
+}
+
+#[test]
+fn secret_previous_is_read_for_rotation() {
+    let previous = "the-secret-before-the-rotation-0123456789";
+    let config = parse(&format!("secret: {SECRET}\nsecret_previous: {previous}")).unwrap();
+    assert_eq!(config.secret_previous.unwrap().expose(), previous.as_bytes());
+    let file = secret_file(format!("{previous}\n").as_bytes());
+    let config = parse(&format!("secret: {SECRET}\nsecret_previous_file: {}", file.path().display())).unwrap();
+    assert_eq!(config.secret_previous.unwrap().expose(), previous.as_bytes());
+    assert!(parse(&format!("secret: {SECRET}")).unwrap().secret_previous.is_none());
+}
+
+#[test]
+fn bad_secret_previous_is_refused_without_echoing_it() {
+    let error = refused(&format!("secret: {SECRET}\nsecret_previous: short-previous"), "secret_previous");
+    assert!(error.to_string().contains("at least 32"), "{error}");
+    assert!(!error.to_string().contains("short-previous"), "{error}");
+    let previous = "the-secret-before-the-rotation-0123456789";
+    let error = refused(&format!("secret_previous: {previous}"), "secret_previous");
+    assert!(error.to_string().contains("needs secret"), "{error}");
+    let error = refused(&format!("secret: {SECRET}\nsecret_previous: {SECRET}"), "secret_previous");
+    assert!(error.to_string().contains("same as secret"), "{error}");
+    assert!(!error.to_string().contains(SECRET), "{error}");
+    let file = secret_file(previous.as_bytes());
+    let error = refused(
+        &format!("secret: {SECRET}\nsecret_previous: {previous}\nsecret_previous_file: {}", file.path().display()),
+        "secret_previous_file",
+    );
+    assert!(!error.to_string().contains(previous), "{error}");
+    let short = secret_file(b"short\n");
+    refused(&format!("secret: {SECRET}\nsecret_previous_file: {}", short.path().display()), "secret_previous_file");
+}
+
+#[test]
+fn effective_output_redacts_every_redis_secret() {
+    let previous = "the-secret-before-the-rotation-0123456789";
+    let configs = [
+        format!(
+            "secret: {SECRET}\nsecret_previous: {previous}\nstorage: {{kind: redis, redis: {{url: 'rediss://app:{REDIS_PASSWORD}@cache:6380/1', username: app, password: {REDIS_PASSWORD}}}}}"
+        ),
+        format!(
+            "secret: {SECRET}\nstorage: {{kind: redis, redis: {{url: 'unix:///run/redis.sock?db=2&pass={REDIS_PASSWORD}'}}}}"
+        ),
+        format!(
+            "secret: {SECRET}\nstorage: {{kind: redis, redis: {{sentinel: {{master: m, nodes: ['redis://:{REDIS_PASSWORD}@s1:26379', 's2:26379'], password: {REDIS_PASSWORD}}}}}}}"
+        ),
+        format!(
+            "secret: {SECRET}\nstorage: {{kind: redis, redis: {{cluster: {{nodes: ['redis://u:{REDIS_PASSWORD}@n1:7000']}}, password: {REDIS_PASSWORD}}}}}"
+        ),
+    ];
+    for yaml in &configs {
+        let config = parse(yaml).unwrap();
+        for json in [false, true] {
+            let text = render_effective(&config, json);
+            for secret in [SECRET, previous, REDIS_PASSWORD] {
+                assert!(!text.contains(secret), "{secret} shown:\n{text}");
+            }
+            assert!(text.contains("[redacted]"), "{text}");
+            // The rest reads back as the same deployment, once the real secret is put back.
+            let mut tree: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+            let top = tree.as_mapping_mut().unwrap();
+            top.insert("secret".into(), SECRET.into());
+            top.remove("secret_previous");
+            let again = parse(&serde_yaml_ng::to_string(&tree).unwrap()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let (StorageConfig::Redis(before), StorageConfig::Redis(after)) = (&config.storage, &again.storage) else {
+                panic!("not redis after reading back:\n{text}");
+            };
+            assert_eq!(after.key_prefix, before.key_prefix);
+            assert_eq!(after.timeout, before.timeout);
+            assert_eq!(after.username, before.username);
+            assert_eq!(after.password.is_some(), before.password.is_some());
+            assert_eq!(std::mem::discriminant(&after.mode), std::mem::discriminant(&before.mode));
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&parse(&configs[0]).unwrap(), true)).unwrap();
+    assert_eq!(value["storage"]["redis"]["url"], "rediss://app:[redacted]@cache:6380/1");
+    assert_eq!(value["storage"]["redis"]["password"], "[redacted]");
+    assert_eq!(value["storage"]["redis"]["key_prefix"], "sessiond:");
+    assert_eq!(value["storage"]["redis"]["timeout"], "2s");
+    assert_eq!(value["secret_previous"], "[redacted]");
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&parse(&configs[2]).unwrap(), true)).unwrap();
+    let sentinel = &value["storage"]["redis"]["sentinel"];
+    assert_eq!(sentinel["nodes"], serde_json::json!(["redis://:[redacted]@s1:26379", "s2:26379"]));
+    assert_eq!((sentinel["password"].as_str(), sentinel["db"].as_i64()), (Some("[redacted]"), Some(0)));
+}
+
+#[test]
+fn redis_debug_output_never_shows_a_password() {
+    let config = parse(&format!(
+        "secret: {SECRET}\nstorage: {{kind: redis, redis: {{url: 'redis://:{REDIS_PASSWORD}@a', password: {REDIS_PASSWORD}}}}}"
+    ))
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(REDIS_PASSWORD) && !debug.contains(SECRET), "{debug}");
+}
+
+#[test]
+fn redact_url_keeps_everything_but_the_password() {
+    use super::effective::redact_url;
+    assert_eq!(redact_url("redis://u:p@h:1/2"), "redis://u:[redacted]@h:1/2");
+    assert_eq!(redact_url("redis://:p@h"), "redis://:[redacted]@h");
+    assert_eq!(redact_url("redis://h:6379"), "redis://h:6379");
+    assert_eq!(redact_url("10.0.0.1:7000"), "10.0.0.1:7000");
+    assert_eq!(redact_url("unix:///s.sock?db=1&pass=p"), "unix:///s.sock?db=1&pass=[redacted]");
+    assert_eq!(redact_url("redis://u:p@[bad"), "[redacted]");
+}
+
 // ---- documentation ----
 
 const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md"));
@@ -863,6 +1175,33 @@ fn access_doc_configs() -> Vec<Config> {
         .filter(|block| block.starts_with("access_control:"))
         .map(|block| parse(block).unwrap_or_else(|e| panic!("{e}\n{block}")))
         .collect()
+}
+
+#[test]
+fn the_redis_examples_are_valid_configurations() {
+    // The examples read their secrets from /run/secrets; here those files are made up.
+    let secrets = tempfile::tempdir().unwrap();
+    for (name, content) in [("sessiond_secret", SECRET), ("redis_password", "pw"), ("sentinel_password", "spw")] {
+        std::fs::write(secrets.path().join(name), format!("{content}\n")).unwrap();
+    }
+    let blocks = doc_yaml_blocks("#### `storage.redis`");
+    assert_eq!(blocks.len(), 3, "one server, Sentinel, Cluster");
+    let settings: Vec<RedisSettings> = blocks
+        .iter()
+        .map(|block| {
+            let yaml = block.replace("/run/secrets/", &format!("{}/", secrets.path().display()));
+            match parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{block}")).storage {
+                StorageConfig::Redis(settings) => settings,
+                other => panic!("not redis: {other:?}\n{block}"),
+            }
+        })
+        .collect();
+    assert!(matches!(&settings[0].mode, RedisMode::Standalone { url } if url.starts_with("rediss://")));
+    assert_eq!(settings[0].password.as_deref(), Some("pw"));
+    assert!(
+        matches!(&settings[1].mode, RedisMode::Sentinel { password: Some(p), nodes, .. } if p == "spw" && nodes.len() == 3)
+    );
+    assert!(matches!(&settings[2].mode, RedisMode::Cluster { nodes } if nodes.len() == 3));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! From the file's structs to the validated [`Config`]: defaults filled in, every value checked,
 //! every refusal naming its key.
 
+use super::effective::redact_url;
 use super::file::{self, DurationSpec};
 use super::{Config, ConfigError, LogConfig, LogFormat, Regulation, Secret, ServerConfig, StorageConfig};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -10,6 +11,7 @@ use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy};
 use sessiond_core::redirect::AllowedRedirect;
 use sessiond_core::timeout::Timeouts;
+use sessiond_store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, RedisMode, RedisSettings};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -50,7 +52,31 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
     };
     let server = server(raw.server.unwrap_or_default())?;
     let storage = storage(raw.storage.unwrap_or_default(), &data_dir)?;
-    let secret = secret(raw.secret, raw.secret_file)?;
+    let secret = read_secret("secret", raw.secret, raw.secret_file)?;
+    let secret_previous = read_secret("secret_previous", raw.secret_previous, raw.secret_previous_file)?;
+    match (&secret, &secret_previous) {
+        (None, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "secret_previous",
+                "needs secret or secret_file: a rotation moves from the previous secret to a configured one",
+            ));
+        }
+        (Some(current), Some(previous)) if current.expose() == previous.expose() => {
+            return Err(ConfigError::invalid(
+                "secret_previous",
+                "is the same as secret; set it to the secret in force before the rotation",
+            ));
+        }
+        _ => {}
+    }
+    if matches!(storage, StorageConfig::Redis(_)) && secret.is_none() {
+        // A secret generated into each instance's data directory would differ between instances,
+        // and none of them could read what another wrote.
+        return Err(ConfigError::invalid(
+            "secret",
+            "storage.kind redis needs a secret shared by every instance: set secret or secret_file",
+        ));
+    }
     let realms = realms(raw.realms.unwrap_or_default(), &server)?;
     let users_file = match raw.users.and_then(|u| u.file) {
         Some(path) => non_empty_path("users.file", path)?,
@@ -65,6 +91,7 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
         server,
         storage,
         secret,
+        secret_previous,
         realms,
         users_file,
         regulation,
@@ -169,7 +196,16 @@ fn allowed_redirect(entry: &str) -> Result<String> {
 }
 
 fn storage(raw: file::Storage, data_dir: &Path) -> Result<StorageConfig> {
-    match raw.kind.as_deref().map(str::trim) {
+    let kind = raw.kind.as_deref().map(str::trim);
+    if raw.redis.is_some() && kind != Some("redis") {
+        // Most likely a forgotten `kind: redis`: running on a local file instead would split a
+        // cluster without a word.
+        return Err(ConfigError::invalid(
+            "storage.redis",
+            format!("is set, but storage.kind is {}; set storage.kind: redis to use it", kind.unwrap_or("embedded")),
+        ));
+    }
+    match kind {
         None | Some("embedded") => {
             let path = match raw.path {
                 Some(path) => non_empty_path("storage.path", path)?,
@@ -178,31 +214,169 @@ fn storage(raw: file::Storage, data_dir: &Path) -> Result<StorageConfig> {
             Ok(StorageConfig::Embedded { path })
         }
         Some("memory") => Ok(StorageConfig::Memory),
+        Some("redis") => redis(raw.redis.unwrap_or_default()).map(StorageConfig::Redis),
         Some(other) => Err(ConfigError::invalid(
             "storage.kind",
-            format!("unknown storage kind {other:?}: expected embedded or memory"),
+            format!("unknown storage kind {other:?}: expected embedded, memory or redis"),
         )),
     }
 }
 
-fn secret(secret: Option<Secret>, secret_file: Option<PathBuf>) -> Result<Option<Secret>> {
-    match (secret, secret_file) {
+fn redis(raw: file::Redis) -> Result<RedisSettings> {
+    let set: Vec<&str> =
+        [("url", raw.url.is_some()), ("sentinel", raw.sentinel.is_some()), ("cluster", raw.cluster.is_some())]
+            .into_iter()
+            .filter_map(|(name, present)| present.then_some(name))
+            .collect();
+    if let [first, second, ..] = set.as_slice() {
+        return Err(ConfigError::invalid(
+            format!("storage.redis.{second}"),
+            format!("set together with storage.redis.{first}; keep exactly one of url, sentinel and cluster"),
+        ));
+    }
+    let mode = if let Some(url) = raw.url {
+        RedisMode::Standalone { url: redis_url(&url)? }
+    } else if let Some(sentinel) = raw.sentinel {
+        let master = sentinel.master.map(|m| m.trim().to_owned()).unwrap_or_default();
+        if master.is_empty() {
+            return Err(ConfigError::invalid(
+                "storage.redis.sentinel.master",
+                "is required: the master's name in the sentinels' configuration",
+            ));
+        }
+        let nodes = redis_nodes("storage.redis.sentinel.nodes", sentinel.nodes)?;
+        let password = password("storage.redis.sentinel.password", sentinel.password, sentinel.password_file)?;
+        let db = sentinel
+            .db
+            .map(|db| {
+                i64::try_from(db)
+                    .map_err(|_| ConfigError::invalid("storage.redis.sentinel.db", format!("{db} is too large")))
+            })
+            .transpose()?;
+        RedisMode::Sentinel { master, nodes, password, db }
+    } else if let Some(cluster) = raw.cluster {
+        RedisMode::Cluster { nodes: redis_nodes("storage.redis.cluster.nodes", cluster.nodes)? }
+    } else {
+        return Err(ConfigError::invalid(
+            "storage.redis",
+            "storage.kind is redis, but none of url, sentinel and cluster is set",
+        ));
+    };
+    let username = match raw.username.map(|u| u.trim().to_owned()) {
+        Some(name) if name.is_empty() => return Err(ConfigError::invalid("storage.redis.username", "is empty")),
+        other => other,
+    };
+    let key_prefix = raw.key_prefix.unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_owned());
+    if key_prefix.contains(['{', '}']) {
+        return Err(ConfigError::invalid(
+            "storage.redis.key_prefix",
+            format!("{key_prefix:?} contains '{{' or '}}', which would put every key on one cluster slot"),
+        ));
+    }
+    let timeout = match &raw.timeout {
+        Some(spec) => positive("storage.redis.timeout", spec)?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let mut settings = RedisSettings::new(mode);
+    settings.username = username;
+    settings.password = password("storage.redis.password", raw.password, raw.password_file)?;
+    settings.key_prefix = key_prefix;
+    settings.timeout = timeout;
+    Ok(settings)
+}
+
+/// Checks a standalone server's URL. Messages show it with any password replaced.
+fn redis_url(text: &str) -> Result<String> {
+    const KEY: &str = "storage.redis.url";
+    let text = text.trim();
+    let url = Url::parse(text).map_err(|e| {
+        // An unparsable URL is not shown at all: where the password ends cannot be told.
+        ConfigError::invalid(KEY, format!("invalid URL (not shown, it may hold a password): {e}"))
+    })?;
+    let refuse = |reason: &str| ConfigError::invalid(KEY, format!("invalid URL {}: {reason}", redact_url(text)));
+    match url.scheme() {
+        "redis" | "rediss" => {
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(refuse("it has no host"));
+            }
+        }
+        "unix" | "redis+unix" => {
+            if url.path().is_empty() || url.path() == "/" {
+                return Err(refuse("it names no socket file"));
+            }
+        }
+        _ => return Err(refuse("the scheme must be redis://, rediss:// or unix://")),
+    }
+    Ok(text.to_owned())
+}
+
+/// Checks a list of node addresses: `host:port`, or a `redis://` / `rediss://` URL.
+fn redis_nodes(key: &str, nodes: Option<Vec<String>>) -> Result<Vec<String>> {
+    let nodes: Vec<String> = nodes.unwrap_or_default().into_iter().map(|n| n.trim().to_owned()).collect();
+    if nodes.is_empty() {
+        return Err(ConfigError::invalid(key, "lists no node: give at least one host:port"));
+    }
+    for node in &nodes {
+        let valid = if node.contains("://") {
+            Url::parse(node).is_ok_and(|url| {
+                matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some_and(|h| !h.is_empty())
+            })
+        } else {
+            node.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        };
+        if !valid {
+            return Err(ConfigError::invalid(
+                key,
+                format!("invalid node {}: write host:port or redis://host:port", redact_url(node)),
+            ));
+        }
+    }
+    Ok(nodes)
+}
+
+/// A password given inline (`key`) or in a file (`key_file`); never quoted in messages.
+fn password(key: &str, inline: Option<String>, file: Option<PathBuf>) -> Result<Option<String>> {
+    let file_key = format!("{key}_file");
+    match (inline, file) {
         (Some(_), Some(_)) => {
-            Err(ConfigError::invalid("secret_file", "both secret and secret_file are set; keep only one"))
+            let leaf = key.rsplit('.').next().unwrap_or(key);
+            Err(ConfigError::invalid(file_key, format!("both {leaf} and {leaf}_file are set; keep only one")))
         }
-        (Some(secret), None) => {
-            Secret::new(secret.0).map(Some).map_err(|e| ConfigError::invalid("secret", e.to_string()))
-        }
+        (Some(password), None) if password.is_empty() => Err(ConfigError::invalid(key, "is empty")),
+        (Some(password), None) => Ok(Some(password)),
         (None, Some(path)) => {
             let mut bytes = std::fs::read(&path)
-                .map_err(|e| ConfigError::invalid("secret_file", format!("cannot read {}: {e}", path.display())))?;
+                .map_err(|e| ConfigError::invalid(&file_key, format!("cannot read {}: {e}", path.display())))?;
+            while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+                bytes.pop();
+            }
+            if bytes.is_empty() {
+                return Err(ConfigError::invalid(file_key, format!("{} is empty", path.display())));
+            }
+            String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| ConfigError::invalid(file_key, format!("{} does not hold UTF-8 text", path.display())))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A secret given inline (`key`) or in a file (`key_file`), at least [`Secret::MIN_LEN`] bytes.
+fn read_secret(key: &str, secret: Option<Secret>, secret_file: Option<PathBuf>) -> Result<Option<Secret>> {
+    let file_key = format!("{key}_file");
+    match (secret, secret_file) {
+        (Some(_), Some(_)) => {
+            Err(ConfigError::invalid(file_key, format!("both {key} and {key}_file are set; keep only one")))
+        }
+        (Some(secret), None) => Secret::new(secret.0).map(Some).map_err(|e| ConfigError::invalid(key, e.to_string())),
+        (None, Some(path)) => {
+            let mut bytes = std::fs::read(&path)
+                .map_err(|e| ConfigError::invalid(&file_key, format!("cannot read {}: {e}", path.display())))?;
             // Editors and `echo` end files with a newline that is not part of the secret.
             while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
                 bytes.pop();
             }
-            Secret::new(bytes)
-                .map(Some)
-                .map_err(|e| ConfigError::invalid("secret_file", format!("{}: {e}", path.display())))
+            Secret::new(bytes).map(Some).map_err(|e| ConfigError::invalid(file_key, format!("{}: {e}", path.display())))
         }
         (None, None) => Ok(None),
     }

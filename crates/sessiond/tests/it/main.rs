@@ -3,10 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, unreachable_pub)]
 
 mod api;
-mod reload;
 mod cli;
+mod cluster;
 mod config;
 mod crash;
 mod e2e;
+mod reload;
 mod support;
 mod zero_config;
