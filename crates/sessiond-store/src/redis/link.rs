@@ -5,6 +5,9 @@
 //! With Sentinel, opening a connection asks the sentinels for the current master, so a failover
 //! is followed on the first failure after it: a lost connection, or a write refused by a master
 //! that became a replica (`READONLY`).
+//!
+//! The invalidation broadcast has connections of its own ([`Subscriber`]), opened to the same
+//! place the same way.
 
 use super::settings::{RedisMode, RedisSettings, invalid, node_url, redacted};
 use crate::StoreError;
@@ -14,12 +17,13 @@ use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{
     AsyncConnectionConfig, Client, Cmd, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo, Pipeline,
-    RedisConnectionInfo, RedisError, RedisFuture, RedisResult, TlsMode, Value,
+    ProtocolVersion, PushInfo, RedisConnectionInfo, RedisError, RedisFuture, RedisResult, TlsMode, Value,
 };
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedSender;
 use tracing::warn;
 
 /// Where connections go.
@@ -58,37 +62,14 @@ impl Link {
     pub(crate) fn new(settings: &RedisSettings) -> Result<Self, StoreError> {
         let target = match &settings.mode {
             RedisMode::Standalone { url } => {
-                let mut info = parse("url", url)?;
-                override_credentials(&mut info.redis, settings);
+                let info = standalone_info(settings, url, None)?;
                 Target::Single(Client::open(info).map_err(|e| invalid("url", format!("{}: {e}", redacted(url))))?)
             }
-            RedisMode::Sentinel { master, nodes, password, db } => {
-                let mut sentinels = Vec::with_capacity(nodes.len());
-                for node in nodes {
-                    let mut info = parse("sentinel.nodes", &node_url(node))?;
-                    if password.is_some() {
-                        info.redis.password.clone_from(password);
-                    }
-                    sentinels.push(info);
-                }
-                let tls = sentinels.iter().any(|info| matches!(info.addr, ConnectionAddr::TcpTls { .. }));
-                let mut data = RedisConnectionInfo { db: db.unwrap_or(0), ..RedisConnectionInfo::default() };
-                override_credentials(&mut data, settings);
-                let node_info = SentinelNodeConnectionInfo {
-                    tls_mode: tls.then_some(TlsMode::Secure),
-                    redis_connection_info: Some(data),
-                };
-                let client =
-                    SentinelClient::build(sentinels, master.clone(), Some(node_info), SentinelServerType::Master)
-                        .map_err(|e| invalid("sentinel.nodes", e.to_string()))?;
-                Target::Sentinel(tokio::sync::Mutex::new(client))
+            RedisMode::Sentinel { .. } => {
+                Target::Sentinel(tokio::sync::Mutex::new(sentinel_client(settings, ProtocolVersion::RESP2)?))
             }
             RedisMode::Cluster { nodes } => {
-                let mut infos = Vec::with_capacity(nodes.len());
-                for node in nodes {
-                    infos.push(parse("cluster.nodes", &node_url(node))?);
-                }
-                let mut builder = ClusterClientBuilder::new(infos)
+                let mut builder = ClusterClientBuilder::new(cluster_infos(nodes)?)
                     .connection_timeout(settings.timeout)
                     .response_timeout(settings.timeout);
                 if let Some(username) = &settings.username {
@@ -212,6 +193,133 @@ fn parse(setting: &'static str, url: &str) -> Result<ConnectionInfo, StoreError>
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
     Ok(info)
+}
+
+/// The standalone server's connection details, speaking `protocol` (or what the URL asks for).
+fn standalone_info(
+    settings: &RedisSettings,
+    url: &str,
+    protocol: Option<ProtocolVersion>,
+) -> Result<ConnectionInfo, StoreError> {
+    let mut info = parse("url", url)?;
+    override_credentials(&mut info.redis, settings);
+    if let Some(protocol) = protocol {
+        info.redis.protocol = protocol;
+    }
+    Ok(info)
+}
+
+/// A client that asks the sentinels for the current master, to which it speaks `protocol`.
+fn sentinel_client(settings: &RedisSettings, protocol: ProtocolVersion) -> Result<SentinelClient, StoreError> {
+    let RedisMode::Sentinel { master, nodes, password, db } = &settings.mode else {
+        return Err(invalid("sentinel", "not a Sentinel deployment".to_owned()));
+    };
+    let mut sentinels = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let mut info = parse("sentinel.nodes", &node_url(node))?;
+        if password.is_some() {
+            info.redis.password.clone_from(password);
+        }
+        sentinels.push(info);
+    }
+    let tls = sentinels.iter().any(|info| matches!(info.addr, ConnectionAddr::TcpTls { .. }));
+    let mut data = RedisConnectionInfo { db: db.unwrap_or(0), protocol, ..RedisConnectionInfo::default() };
+    override_credentials(&mut data, settings);
+    let node_info =
+        SentinelNodeConnectionInfo { tls_mode: tls.then_some(TlsMode::Secure), redis_connection_info: Some(data) };
+    SentinelClient::build(sentinels, master.clone(), Some(node_info), SentinelServerType::Master)
+        .map_err(|e| invalid("sentinel.nodes", e.to_string()))
+}
+
+fn cluster_infos(nodes: &[String]) -> Result<Vec<ConnectionInfo>, StoreError> {
+    nodes.iter().map(|node| parse("cluster.nodes", &node_url(node))).collect()
+}
+
+/// Where the invalidation broadcast is received from.
+enum Source {
+    Single(Client),
+    Sentinel(SentinelClient),
+    /// Every configured node, tried in turn: cluster nodes pass published messages to each other,
+    /// so any one of them will do.
+    Cluster {
+        nodes: Vec<Client>,
+        next: usize,
+    },
+}
+
+/// Opens the connections the invalidation broadcast arrives on: separate from the store's own
+/// (a subscribed connection carries pushed messages), speaking RESP3 so that pushes and replies
+/// share one connection and a lost link is reported as it happens.
+pub(crate) struct Subscriber {
+    source: Source,
+    timeout: Duration,
+}
+
+impl Subscriber {
+    pub(crate) fn new(settings: &RedisSettings) -> Result<Self, StoreError> {
+        let source = match &settings.mode {
+            RedisMode::Standalone { url } => {
+                let info = standalone_info(settings, url, Some(ProtocolVersion::RESP3))?;
+                Source::Single(Client::open(info).map_err(|e| invalid("url", format!("{}: {e}", redacted(url))))?)
+            }
+            RedisMode::Sentinel { .. } => Source::Sentinel(sentinel_client(settings, ProtocolVersion::RESP3)?),
+            RedisMode::Cluster { nodes } => {
+                let mut clients = Vec::with_capacity(nodes.len());
+                for mut info in cluster_infos(nodes)? {
+                    override_credentials(&mut info.redis, settings);
+                    info.redis.protocol = ProtocolVersion::RESP3;
+                    clients.push(Client::open(info).map_err(|e| invalid("cluster.nodes", e.to_string()))?);
+                }
+                Source::Cluster { nodes: clients, next: 0 }
+            }
+        };
+        Ok(Self { source, timeout: settings.timeout })
+    }
+
+    /// Opens a connection whose pushed messages (and the news of its loss) go to `pushes`, and
+    /// subscribes it to `channel`, all within the timeout.
+    pub(crate) async fn subscribe(
+        &mut self,
+        channel: &str,
+        pushes: UnboundedSender<PushInfo>,
+    ) -> Result<MultiplexedConnection, StoreError> {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            .set_push_sender(pushes);
+        let attempt = async {
+            let mut conn = match &mut self.source {
+                Source::Single(client) => client.get_multiplexed_async_connection_with_config(&config).await?,
+                Source::Sentinel(sentinel) => {
+                    sentinel.async_get_client().await?.get_multiplexed_async_connection_with_config(&config).await?
+                }
+                Source::Cluster { nodes, next } => {
+                    let Some(client) = nodes.get(*next % nodes.len().max(1)) else {
+                        return Err(RedisError::from((ErrorKind::ClientError, "no cluster node configured")));
+                    };
+                    // The next attempt tries the next node, whether or not this one answers.
+                    *next = next.wrapping_add(1);
+                    client.get_multiplexed_async_connection_with_config(&config).await?
+                }
+            };
+            conn.subscribe(channel).await?;
+            Ok(conn)
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(unavailable(TimedOut(self.timeout))),
+        }
+    }
+
+    /// Checks that the subscribed connection still answers, within the timeout.
+    pub(crate) async fn ping(&self, conn: &mut MultiplexedConnection) -> Result<(), StoreError> {
+        match tokio::time::timeout(self.timeout, redis::cmd("PING").query_async::<Value>(conn)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(unavailable(TimedOut(self.timeout))),
+        }
+    }
 }
 
 fn override_credentials(info: &mut RedisConnectionInfo, settings: &RedisSettings) {

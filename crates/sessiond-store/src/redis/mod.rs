@@ -47,6 +47,41 @@
 //! expiry index. Index keys live at least as long as their longest-lived member; pointers as
 //! long as the session can.
 //!
+//! # Several instances: the local cache and its consistency
+//! Each store (each sessiond instance) keeps the sessions it verified in memory for at most
+//! [`RedisSettings::cache_ttl`] (default 5 s; `None` turns the cache off) and answers
+//! [`Store::session_by_token_shared`], the verify path, from there. Every other method reads
+//! Redis. What keeps the copies honest:
+//!
+//! - **Broadcast.** The script that ends or changes a session (delete, revoke, realm-wide
+//!   delete, sweep, touch) also publishes on the channel `<prefix>invalidate`, in the same atomic
+//!   step as the write: the sids of the sessions (the HMAC tags that already name their keys,
+//!   never a token, token hash, user or email), or `clear` for a realm-wide delete. Every
+//!   instance subscribes on a connection of its own and drops the copies named, so a session
+//!   ended anywhere is refused everywhere as soon as the message arrives: a few milliseconds,
+//!   well within 100 ms. The writing instance drops its own copies
+//!   when the write returns. A lookup that raced the write cannot put back what it read: an
+//!   invalidation reaching the cache while a lookup reads Redis keeps that lookup's answer out.
+//!   In a cluster the message is a plain `PUBLISH`, which the nodes forward to each other, and
+//!   each instance listens on one of the configured nodes (list several, so that one being down
+//!   does not leave the cache off).
+//! - **Bypass while deaf.** The cache is used only while the subscription is up. Until the
+//!   first subscription, and from the moment it is lost (a closed connection is noticed at once;
+//!   one that dies silently fails a heartbeat sent every second), every lookup goes to Redis and
+//!   nothing is served from memory. The instance subscribes again with a growing delay
+//!   (50 ms up to 2 s), empties its cache, and only then serves from it again: copies made before
+//!   the gap may have missed messages. A warning is logged when the subscription is lost and an
+//!   info line when it is back.
+//! - **TTL bound.** Should a message still be missed (a window of at most one heartbeat when the
+//!   link dies silently), a copy is served for at most the TTL after it was read. Deadlines are
+//!   always checked by the caller on the record, so a cached session never outlives its
+//!   expiry or idle deadline.
+//!
+//! Messages on the channel that are not ours (malformed, or from another client) are ignored
+//! and logged at debug level; anyone who can publish there can only make instances drop copies,
+//! never serve one. The subscription needs Redis 6 or later (RESP3), and an ACL user allowed the
+//! channel (`&<prefix>invalidate`); without either, writes still succeed and the cache stays off.
+//!
 //! # Failures
 //! Every command has a deadline ([`RedisSettings::timeout`]); a command that fails or misses it
 //! is [`StoreError::Unavailable`], so the server answers 503 and never lets a request pass.
@@ -56,6 +91,7 @@
 //! Redis must keep keys without a TTL (`maxmemory-policy` `noeviction` or a `volatile-*` one):
 //! losing `index-key` makes the sessions unreachable for instances started afterwards.
 
+mod broadcast;
 mod link;
 mod names;
 mod scripts;
@@ -66,11 +102,12 @@ pub use seal::{RedisKey, RedisKeys};
 pub use settings::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, RedisMode, RedisSettings};
 
 use crate::memory::sort_oldest_first;
-use crate::{RealmState, SessionFilter, Store, StoreError};
+use crate::{CacheStats, RealmState, SessionFilter, Store, StoreError};
+use broadcast::LocalCache;
 use chacha20poly1305::aead::OsRng;
 use chacha20poly1305::aead::rand_core::RngCore;
-use link::{Conn, Link, unavailable};
-use names::{IndexKey, Names, buckets, index_key_name, is_bucket, is_tag};
+use link::{Conn, Link, Subscriber, unavailable};
+use names::{IndexKey, Names, Sid, buckets, index_key_name, is_bucket, is_tag};
 use redis::{FromRedisValue, Script};
 use scripts::Scripts;
 use sessiond_core::session::SessionRecord;
@@ -80,7 +117,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tracing::{info, warn};
 
 /// How long Redis keeps a session past its idle deadline before collecting it, so the sweep
@@ -99,6 +136,19 @@ struct Inner {
     prefix: String,
     names: OnceCell<Names>,
     scripts: Scripts,
+    /// Verified sessions in memory, when the cache is on.
+    cache: Option<Arc<LocalCache>>,
+    /// The task that keeps the cache subscribed to the invalidation broadcast.
+    listener: Option<AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last clone of the store is gone: nobody reads the cache any more.
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
 }
 
 impl fmt::Debug for RedisStore {
@@ -106,6 +156,7 @@ impl fmt::Debug for RedisStore {
         f.debug_struct("RedisStore")
             .field("prefix", &self.inner.prefix)
             .field("cluster", &self.inner.link.is_cluster())
+            .field("cache", &self.inner.cache)
             .finish_non_exhaustive()
     }
 }
@@ -136,9 +187,23 @@ impl RedisStore {
     /// [`StoreError::InvalidSettings`] for settings that cannot work (the setting is named), and
     /// [`StoreError::Corrupt`] when Redis holds an index key that neither the current nor the
     /// previous secret opens: the configured secret is not the one this deployment uses.
+    ///
+    /// With the cache on ([`RedisSettings::cache_ttl`]) this also starts the task that receives
+    /// the invalidation broadcast, and waits for its first attempt to subscribe (at most the
+    /// timeout), so that the cache serves from the first request when Redis answers.
     pub async fn connect(settings: RedisSettings, keys: RedisKeys) -> Result<Self, StoreError> {
         settings.validate()?;
         let link = Link::new(&settings)?;
+        let (cache, listener, subscribed) = match settings.cache() {
+            Some(ttl) => {
+                let subscriber = Subscriber::new(&settings)?;
+                let cache = Arc::new(LocalCache::new(settings.cache_capacity, ttl));
+                let channel = broadcast::channel(&settings.key_prefix);
+                let (listener, subscribed) = broadcast::spawn(subscriber, Arc::clone(&cache), channel);
+                (Some(cache), Some(listener), Some(subscribed))
+            }
+            None => (None, None, None),
+        };
         let store = Self {
             inner: Arc::new(Inner {
                 link,
@@ -146,6 +211,8 @@ impl RedisStore {
                 prefix: settings.key_prefix,
                 names: OnceCell::new(),
                 scripts: Scripts::new(),
+                cache,
+                listener,
             }),
         };
         match store.names().await {
@@ -155,7 +222,37 @@ impl RedisStore {
             }
             Err(e) => return Err(e),
         }
+        if let Some(subscribed) = subscribed {
+            // The attempt is bounded by the timeout; an error only means the task is gone.
+            let _ = subscribed.await;
+        }
         Ok(store)
+    }
+
+    /// Whether session lookups are served from this instance's memory now: the cache is on and
+    /// the invalidation broadcast is being received. While it is not, every lookup asks Redis.
+    pub fn cache_active(&self) -> bool {
+        self.live_cache().is_some()
+    }
+
+    /// The cache, when it may be served from.
+    fn live_cache(&self) -> Option<&LocalCache> {
+        self.inner.cache.as_deref().filter(|cache| cache.is_live())
+    }
+
+    /// Drops this instance's cached copies of `sids`, after a write that changed or ended them
+    /// (the other instances learn it from the broadcast the write published).
+    fn forget(&self, sids: impl IntoIterator<Item = Sid>) {
+        if let Some(cache) = &self.inner.cache {
+            sids.into_iter().for_each(|sid| cache.sessions.invalidate(&sid));
+        }
+    }
+
+    /// Drops every cached session: after a write whose extent is not known.
+    fn forget_all(&self) {
+        if let Some(cache) = &self.inner.cache {
+            cache.sessions.clear();
+        }
     }
 
     /// Whether the store talks to a Redis Cluster.
@@ -271,6 +368,70 @@ impl RedisStore {
             _ => return Ok(bad_pointer(&pointer)),
         };
         Ok(Some(Located { key: names.session(&bucket, &sid), sid, bucket }))
+    }
+
+    /// The session whose token hashes to `hash` (`sid` is its tag), read from Redis.
+    async fn find_by_token(
+        &self,
+        names: &Names,
+        hash: &TokenHash,
+        sid: &str,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(located) = self.locate(names, By::Token(sid)).await? else { return Ok(None) };
+        Ok(self.read(names, &located).await?.map(|(_, record)| record).filter(|record| record.token_hash == *hash))
+    }
+
+    async fn touch(
+        &self,
+        names: &Names,
+        sid: &str,
+        last_seen_at: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let Some(located) = self.locate(names, By::Token(sid)).await? else { return Ok(false) };
+        let t = self.seal_touch(names, sid, last_seen_at, expires_at)?;
+        let score = expires_at.unix().to_string();
+        let ttl = ttl_ms(last_seen_at, expires_at);
+        let ttl_text = ttl.to_string();
+        let args: [&[u8]; 5] =
+            [located.sid.as_bytes(), located.bucket.as_bytes(), &t, score.as_bytes(), ttl_text.as_bytes()];
+        let reply: Vec<Vec<u8>> = self.eval(&self.inner.scripts.touch, &located.key, &args).await?;
+        match status(&reply) {
+            "ok" => Ok(true),
+            "extend" => {
+                // The session now outlives its pointers' lifetime: stretch them (never shorten).
+                let id_tag = String::from_utf8_lossy(field(&reply, 1)).into_owned();
+                let mut keys = vec![names.token_pointer(sid)];
+                if is_tag(&id_tag) {
+                    keys.push(names.id_pointer(&id_tag));
+                }
+                self.each(keys, move |store, key| async move {
+                    let mut cmd = redis::cmd("PEXPIRE");
+                    cmd.arg(&key).arg(ttl).arg("GT");
+                    store.query::<i64>(cmd).await
+                })
+                .await?;
+                Ok(true)
+            }
+            "bad" => Ok(bad_pointer::<bool>(&located.key).unwrap_or(false)),
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete(&self, names: &Names, hash: &TokenHash, sid: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(located) = self.locate(names, By::Token(sid)).await? else { return Ok(None) };
+        let args: [&[u8]; 2] = [located.sid.as_bytes(), located.bucket.as_bytes()];
+        let reply: Vec<Vec<u8>> = self.eval(&self.inner.scripts.delete, &located.key, &args).await?;
+        match status(&reply) {
+            "ok" => {
+                let id_tag = String::from_utf8_lossy(field(&reply, 5)).into_owned();
+                self.drop_pointers(names, vec![(sid.to_owned(), id_tag)]).await;
+                let record = self.open_session(names, sid, field(&reply, 3), field(&reply, 4));
+                Ok(record.filter(|record| record.token_hash == *hash))
+            }
+            "bad" => Ok(bad_pointer(&located.key)),
+            _ => Ok(None),
+        }
     }
 
     /// Reads the session at `located`: `(sid, record)` when it is there and opens.
@@ -400,6 +561,44 @@ impl RedisStore {
         let names = self.names().await?;
         let reply: Vec<Vec<u8>> = self.eval(&self.inner.scripts.list, &key, &[bucket.as_bytes()]).await?;
         Ok(self.open_listed(names, &reply, 3))
+    }
+
+    /// Deletes up to `limit` sessions due at `now`, bucket by bucket.
+    async fn sweep(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let names = self.names().await?;
+        let keys: Vec<String> = buckets().map(|b| names.expiry(&b)).collect();
+        let now_text = now.unix().to_string();
+        let due = self
+            .each(keys, |store, key| {
+                let mut cmd = redis::cmd("ZCOUNT");
+                cmd.arg(&key).arg("-inf").arg(&now_text);
+                async move { store.query::<usize>(cmd).await }
+            })
+            .await?;
+        let mut swept = 0;
+        for (bucket, due) in buckets().zip(due) {
+            if due == 0 {
+                continue;
+            }
+            loop {
+                let left = limit - swept;
+                if left == 0 {
+                    return Ok(swept);
+                }
+                let (examined, gone) = self.sweep_bucket(&bucket, now, left).await?;
+                swept += gone.len();
+                self.forget(gone.iter().filter_map(|(sid, _)| Sid::parse(sid.as_bytes())));
+                self.drop_pointers(names, gone).await;
+                // Fewer due entries than asked for: this bucket is done.
+                if examined < left {
+                    break;
+                }
+            }
+        }
+        Ok(swept)
     }
 
     /// Sweeps one bucket: `(due entries looked at, deleted sessions' pointers)`.
@@ -561,9 +760,36 @@ impl Store for RedisStore {
 
     async fn session_by_token(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
         let names = self.names().await?;
-        let sid = names.sid(hash);
-        let Some(located) = self.locate(names, By::Token(&sid)).await? else { return Ok(None) };
-        Ok(self.read(names, &located).await?.map(|(_, record)| record).filter(|record| record.token_hash == *hash))
+        self.find_by_token(names, hash, &names.sid(hash)).await
+    }
+
+    async fn session_by_token_shared(&self, hash: &TokenHash) -> Result<Option<Arc<SessionRecord>>, StoreError> {
+        let Some(cache) = self.live_cache() else {
+            if let Some(bypassed) = &self.inner.cache {
+                bypassed.count_miss();
+            }
+            return Ok(self.session_by_token(hash).await?.map(Arc::new));
+        };
+        let names = self.names().await?;
+        let sid = names.sid_tag(hash);
+        let ticket = match cache.sessions.get(&sid) {
+            Ok(record) if record.token_hash == *hash => {
+                cache.count_hit();
+                return Ok(Some(record));
+            }
+            // Another token with the same 128-bit tag: never in practice, and never served.
+            Ok(_) => {
+                cache.count_miss();
+                return Ok(self.find_by_token(names, hash, &sid.hex()).await?.map(Arc::new));
+            }
+            Err(ticket) => ticket,
+        };
+        cache.count_miss();
+        let Some(record) = self.find_by_token(names, hash, &sid.hex()).await? else { return Ok(None) };
+        let record = Arc::new(record);
+        // Refused if an invalidation, local or broadcast, reached the entry's shard meanwhile.
+        cache.sessions.insert(ticket, Arc::clone(&record));
+        Ok(Some(record))
     }
 
     async fn session_by_id(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -581,53 +807,19 @@ impl Store for RedisStore {
         expires_at: Timestamp,
     ) -> Result<bool, StoreError> {
         let names = self.names().await?;
-        let sid = names.sid(hash);
-        let Some(located) = self.locate(names, By::Token(&sid)).await? else { return Ok(false) };
-        let t = self.seal_touch(names, &sid, last_seen_at, expires_at)?;
-        let score = expires_at.unix().to_string();
-        let ttl = ttl_ms(last_seen_at, expires_at);
-        let ttl_text = ttl.to_string();
-        let args: [&[u8]; 5] =
-            [located.sid.as_bytes(), located.bucket.as_bytes(), &t, score.as_bytes(), ttl_text.as_bytes()];
-        let reply: Vec<Vec<u8>> = self.eval(&self.inner.scripts.touch, &located.key, &args).await?;
-        match status(&reply) {
-            "ok" => Ok(true),
-            "extend" => {
-                // The session now outlives its pointers' lifetime: stretch them (never shorten).
-                let id_tag = String::from_utf8_lossy(field(&reply, 1)).into_owned();
-                let mut keys = vec![names.token_pointer(&sid)];
-                if is_tag(&id_tag) {
-                    keys.push(names.id_pointer(&id_tag));
-                }
-                self.each(keys, move |store, key| async move {
-                    let mut cmd = redis::cmd("PEXPIRE");
-                    cmd.arg(&key).arg(ttl).arg("GT");
-                    store.query::<i64>(cmd).await
-                })
-                .await?;
-                Ok(true)
-            }
-            "bad" => Ok(bad_pointer::<bool>(&located.key).unwrap_or(false)),
-            _ => Ok(false),
-        }
+        let sid = names.sid_tag(hash);
+        // Committed, or failed in a way that may still have committed: the copy is stale.
+        let touched = self.touch(names, &sid.hex(), last_seen_at, expires_at).await;
+        self.forget([sid]);
+        touched
     }
 
     async fn delete_session(&self, hash: &TokenHash) -> Result<Option<SessionRecord>, StoreError> {
         let names = self.names().await?;
-        let sid = names.sid(hash);
-        let Some(located) = self.locate(names, By::Token(&sid)).await? else { return Ok(None) };
-        let args: [&[u8]; 2] = [located.sid.as_bytes(), located.bucket.as_bytes()];
-        let reply: Vec<Vec<u8>> = self.eval(&self.inner.scripts.delete, &located.key, &args).await?;
-        match status(&reply) {
-            "ok" => {
-                let id_tag = String::from_utf8_lossy(field(&reply, 5)).into_owned();
-                self.drop_pointers(names, vec![(sid.clone(), id_tag)]).await;
-                let record = self.open_session(names, &sid, field(&reply, 3), field(&reply, 4));
-                Ok(record.filter(|record| record.token_hash == *hash))
-            }
-            "bad" => Ok(bad_pointer(&located.key)),
-            _ => Ok(None),
-        }
+        let sid = names.sid_tag(hash);
+        let deleted = self.delete(names, hash, &sid.hex()).await;
+        self.forget([sid]);
+        deleted
     }
 
     async fn list_sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
@@ -676,9 +868,18 @@ impl Store for RedisStore {
         let place = names.user_place(user);
         let key = names.user_set(&place.bucket, &names.realm_user_tag(realm, user));
         let keep = except.map(|hash| names.sid(hash)).unwrap_or_default();
-        let args: [&[u8]; 4] = [place.bucket.as_bytes(), keep.as_bytes(), self.pointers_here(), b"1"];
-        let reply: Vec<Vec<u8>> = self.eval(&self.inner.scripts.delete_set, &key, &args).await?;
-        self.drop_pointers(names, Self::pointers_of(&reply)).await;
+        let args: [&[u8]; 5] = [place.bucket.as_bytes(), keep.as_bytes(), self.pointers_here(), b"1", b"s"];
+        let reply = match self.eval::<Vec<Vec<u8>>>(&self.inner.scripts.delete_set, &key, &args).await {
+            Ok(reply) => reply,
+            Err(e) => {
+                // It may have committed, and which sessions it ended is not known.
+                self.forget_all();
+                return Err(e);
+            }
+        };
+        let gone = Self::pointers_of(&reply);
+        self.forget(gone.iter().filter_map(|(sid, _)| Sid::parse(sid.as_bytes())));
+        self.drop_pointers(names, gone).await;
         let mut deleted = self.open_listed(names, &reply, 4);
         sort_oldest_first(&mut deleted);
         Ok(deleted)
@@ -690,10 +891,13 @@ impl Store for RedisStore {
         let keys: Vec<(String, String)> = buckets().map(|b| (names.realm_set(&b, &realm), b)).collect();
         let replies = self
             .each(keys, |store, (key, bucket)| async move {
-                let args: [&[u8]; 4] = [bucket.as_bytes(), b"", store.pointers_here(), b"0"];
+                let args: [&[u8]; 5] = [bucket.as_bytes(), b"", store.pointers_here(), b"0", b"c"];
                 store.eval::<Vec<Vec<u8>>>(&store.inner.scripts.delete_set, &key, &args).await
             })
-            .await?;
+            .await;
+        // A realm's sessions are not known by sid here; whatever committed, nothing stays.
+        self.forget_all();
+        let replies = replies?;
         let gone: Vec<(String, String)> = replies.iter().flat_map(|reply| Self::pointers_of(reply)).collect();
         let count = gone.len();
         self.drop_pointers(names, gone).await;
@@ -701,39 +905,12 @@ impl Store for RedisStore {
     }
 
     async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
-        if limit == 0 {
-            return Ok(0);
+        let swept = self.sweep(now, limit).await;
+        if swept.is_err() {
+            // A bucket's script may have committed without its reply arriving.
+            self.forget_all();
         }
-        let names = self.names().await?;
-        let keys: Vec<String> = buckets().map(|b| names.expiry(&b)).collect();
-        let now_text = now.unix().to_string();
-        let due = self
-            .each(keys, |store, key| {
-                let mut cmd = redis::cmd("ZCOUNT");
-                cmd.arg(&key).arg("-inf").arg(&now_text);
-                async move { store.query::<usize>(cmd).await }
-            })
-            .await?;
-        let mut swept = 0;
-        for (bucket, due) in buckets().zip(due) {
-            if due == 0 {
-                continue;
-            }
-            loop {
-                let left = limit - swept;
-                if left == 0 {
-                    return Ok(swept);
-                }
-                let (examined, gone) = self.sweep_bucket(&bucket, now, left).await?;
-                swept += gone.len();
-                self.drop_pointers(names, gone).await;
-                // Fewer due entries than asked for: this bucket is done.
-                if examined < left {
-                    break;
-                }
-            }
-        }
-        Ok(swept)
+        swept
     }
 
     async fn realm_state(&self, realm: &str) -> Result<Option<RealmState>, StoreError> {
@@ -775,6 +952,10 @@ impl Store for RedisStore {
         // In a cluster PING goes to every master, so one unreachable slot range fails it too.
         self.query::<()>(redis::cmd("PING")).await?;
         self.check_index_key(names).await
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        self.inner.cache.as_ref().map(|cache| cache.stats())
     }
 }
 

@@ -8,6 +8,7 @@
 //! in one Lua script.
 
 use super::seal::hex;
+use crate::cache::CacheKey;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sessiond_core::token::{SessionId, TokenHash};
@@ -29,6 +30,46 @@ pub(crate) struct IndexKey(pub(crate) [u8; 32]);
 impl fmt::Debug for IndexKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("IndexKey([redacted])")
+    }
+}
+
+/// A session's name in every key, as bytes: the HMAC tag of its token hash. Its hex form is the
+/// `sid` of the key names; it is also what the local cache and the invalidation broadcast name a
+/// session by, so neither holds or sends anything a token could be learned from.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct Sid(pub(crate) [u8; TAG_BYTES]);
+
+impl Sid {
+    /// The hex form used in key names and messages.
+    pub(crate) fn hex(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// Reads the hex form back; `None` for anything [`Sid::hex`] does not write.
+    pub(crate) fn parse(text: &[u8]) -> Option<Self> {
+        if text.len() != TAG_BYTES * 2 {
+            return None;
+        }
+        let mut out = [0u8; TAG_BYTES];
+        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = (lower_hex_digit(pair[0])? << 4) | lower_hex_digit(pair[1])?;
+        }
+        Some(Self(out))
+    }
+}
+
+impl CacheKey for Sid {
+    fn spread(&self) -> u8 {
+        // An HMAC output: every byte is uniformly spread.
+        self.0[0]
+    }
+}
+
+fn lower_hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
     }
 }
 
@@ -85,7 +126,12 @@ impl Names {
 
     /// The session's name in every key: derived from its token hash.
     pub(crate) fn sid(&self, hash: &TokenHash) -> String {
-        hex(&self.tag("session", &[hash.as_bytes()]))
+        self.sid_tag(hash).hex()
+    }
+
+    /// [`Names::sid`] as bytes.
+    pub(crate) fn sid_tag(&self, hash: &TokenHash) -> Sid {
+        Sid(self.tag("session", &[hash.as_bytes()]))
     }
 
     /// The name of the pointer from a public session id.
@@ -212,6 +258,19 @@ mod tests {
         mac.update(&4u64.to_be_bytes());
         mac.update(b"main");
         assert_eq!(names.realm_tag("main"), hex(&mac.finalize().into_bytes()[..16]));
+    }
+
+    #[test]
+    fn sid_tags_round_trip_through_hex_and_nothing_else_parses() {
+        let names = names();
+        let hash = SessionToken::generate().hash();
+        let sid = names.sid_tag(&hash);
+        assert_eq!(sid.hex(), names.sid(&hash));
+        assert_eq!(Sid::parse(sid.hex().as_bytes()), Some(sid));
+        let too_long = format!("{}0", sid.hex());
+        for bad in ["", "clear", &sid.hex()[1..], &"AB".repeat(16), &too_long, &"g".repeat(32), &"0".repeat(31)] {
+            assert_eq!(Sid::parse(bad.as_bytes()), None, "{bad:?}");
+        }
     }
 
     #[test]

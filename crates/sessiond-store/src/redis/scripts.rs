@@ -7,6 +7,11 @@
 //!
 //! Values read from Redis are checked before use (types, hex names), because a key may hold
 //! anything another client wrote: a script never fails half-way on a foreign value.
+//!
+//! Scripts that end or change sessions publish the invalidation themselves, so a write and its
+//! broadcast are one atomic step: no acknowledged write goes unannounced. Plain `PUBLISH` (not
+//! the sharded kind): a shard channel would have to share the bucket's slot, and Redis Cluster
+//! forwards plain messages to every node.
 
 use redis::Script;
 
@@ -39,6 +44,10 @@ local function locate(sid, bb)
   if not ishex(v, 2) then return nil, 'bad' end
   return sid, v
 end
+-- Tells every instance to drop its cached copies: 'clear', or sids separated by spaces. pcall:
+-- a Redis whose ACL forbids the channel must not fail the write (instances that cannot
+-- subscribe do not cache).
+local function broadcast(msg) redis.pcall('PUBLISH', P .. 'invalidate', msg) end
 -- Removes one session and its index entries (and its pointers when they are reachable).
 -- Returns {r, t, i} when a session was there.
 local function remove(bb, sid, pointers)
@@ -110,6 +119,7 @@ if kind(k) ~= 'hash' then return {'none'} end
 local ttl = tonumber(ARGV[6])
 redis.call('HSET', k, 't', ARGV[4])
 redis.call('PEXPIRE', k, ttl)
+broadcast(sid)
 local x = P .. 'x:{' .. bb .. '}'
 redis.call('ZADD', x, ARGV[5], sid)
 extend(x, ttl)
@@ -137,21 +147,25 @@ if not f then
   if via_pointer then redis.call('DEL', KEYS[1]) end
   return {'none'}
 end
+broadcast(sid)
 return {'ok', sid, bb, f[1], f[2], f[3]}
 ";
 
 /// KEYS[1]: a set of sids in one bucket. ARGV: prefix, bucket, sid to keep ('' for none),
-/// delete pointers here ('1'/'0'), return the sealed fields ('1'/'0').
+/// delete pointers here ('1'/'0'), return the sealed fields ('1'/'0'), broadcast the sids ('s')
+/// or 'clear' ('c').
 /// Reply: sid, r, t, id tag for each deleted session.
 const DELETE_SET: &str = r"
 local out = {}
 if kind(KEYS[1]) ~= 'set' then return out end
+local gone = {}
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   if sid ~= ARGV[3] then
     redis.call('SREM', KEYS[1], sid)
     if ishex(sid, 32) then
       local f = remove(ARGV[2], sid, ARGV[4])
       if f then
+        table.insert(gone, sid)
         if ARGV[5] == '1' then
           table.insert(out, sid); table.insert(out, f[1]); table.insert(out, f[2]); table.insert(out, f[3])
         else
@@ -160,6 +174,9 @@ for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
       end
     end
   end
+end
+if #gone > 0 then
+  if ARGV[6] == 's' then broadcast(table.concat(gone, ' ')) else broadcast('clear') end
 end
 return out
 ";
@@ -170,14 +187,16 @@ const SWEEP: &str = r"
 if kind(KEYS[1]) ~= 'zset' then return {'0'} end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 local out = {tostring(#due)}
+local gone = {}
 for _, sid in ipairs(due) do
   if ishex(sid, 32) then
     local f = remove(ARGV[2], sid, ARGV[5])
-    if f then table.insert(out, sid); table.insert(out, f[3]) end
+    if f then table.insert(out, sid); table.insert(out, f[3]); table.insert(gone, sid) end
   else
     redis.call('ZREM', KEYS[1], sid)
   end
 end
+if #gone > 0 then broadcast(table.concat(gone, ' ')) end
 return out
 ";
 

@@ -10,6 +10,12 @@ pub const DEFAULT_KEY_PREFIX: &str = "sessiond:";
 /// How long one Redis command may take before the store answers "unavailable".
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a verified session is served from an instance's memory when no invalidation came.
+pub(crate) const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// How many verified sessions an instance keeps in memory at most (about 1 KiB each).
+pub(crate) const DEFAULT_CACHE_CAPACITY: usize = 100_000;
+
 /// How to reach Redis (`storage.redis`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RedisSettings {
@@ -24,6 +30,14 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Longest wait for one command, connecting included; past it the store is unavailable.
     pub timeout: Duration,
+    /// How long a verified session may be served from this instance's memory without asking
+    /// Redis: the bound on staleness should an invalidation broadcast be missed. Writes from any
+    /// instance invalidate cached copies everywhere at once, and while the broadcast is not
+    /// received the cache is not used at all. `None` or zero: no cache, every lookup asks Redis.
+    /// Default: 5 s.
+    pub cache_ttl: Option<Duration>,
+    /// Most sessions kept in the cache (about 1 KiB each). Default: 100 000.
+    pub cache_capacity: usize,
 }
 
 /// The shape of the Redis deployment.
@@ -54,7 +68,7 @@ pub enum RedisMode {
 }
 
 impl RedisSettings {
-    /// Settings for `mode` with the default prefix and timeout and no credentials.
+    /// Settings for `mode` with the default prefix, timeout and cache, and no credentials.
     pub fn new(mode: RedisMode) -> Self {
         Self {
             mode,
@@ -62,7 +76,14 @@ impl RedisSettings {
             password: None,
             key_prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            cache_ttl: Some(DEFAULT_CACHE_TTL),
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
         }
+    }
+
+    /// The cache's lifetime for entries, when the cache is on.
+    pub(crate) fn cache(&self) -> Option<Duration> {
+        self.cache_ttl.filter(|ttl| !ttl.is_zero())
     }
 
     /// Settings for one server at `url`.
@@ -77,6 +98,9 @@ impl RedisSettings {
         }
         if self.timeout.is_zero() {
             return Err(invalid("timeout", "must be longer than zero".to_owned()));
+        }
+        if self.cache().is_some() && self.cache_capacity == 0 {
+            return Err(invalid("cache_capacity", "must be at least 1 while the cache is on".to_owned()));
         }
         match &self.mode {
             RedisMode::Standalone { url } => {
@@ -132,6 +156,8 @@ impl fmt::Debug for RedisSettings {
             .field("password", &self.password.as_ref().map(|_| "[redacted]"))
             .field("key_prefix", &self.key_prefix)
             .field("timeout", &self.timeout)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cache_capacity", &self.cache_capacity)
             .finish()
     }
 }
@@ -197,7 +223,25 @@ mod tests {
         let mut settings = RedisSettings::standalone("redis://localhost");
         settings.timeout = Duration::ZERO;
         assert!(matches!(settings.validate(), Err(StoreError::InvalidSettings { setting: "timeout", .. })));
+
+        let mut settings = RedisSettings::standalone("redis://localhost");
+        settings.cache_capacity = 0;
+        assert!(matches!(settings.validate(), Err(StoreError::InvalidSettings { setting: "cache_capacity", .. })));
+        settings.cache_ttl = None;
+        assert!(settings.validate().is_ok(), "no cache, no capacity needed");
         assert!(RedisSettings::standalone("redis://localhost").validate().is_ok());
+    }
+
+    #[test]
+    fn the_cache_is_on_by_default_and_zero_turns_it_off() {
+        let mut settings = RedisSettings::standalone("redis://localhost");
+        assert_eq!(settings.cache_ttl, Some(Duration::from_secs(5)));
+        assert_eq!(settings.cache_capacity, 100_000);
+        assert_eq!(settings.cache(), Some(Duration::from_secs(5)));
+        settings.cache_ttl = Some(Duration::ZERO);
+        assert_eq!(settings.cache(), None);
+        settings.cache_ttl = None;
+        assert_eq!(settings.cache(), None);
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The Redis store: the conformance suite against a standalone server, a Sentinel set and a
 //! Cluster (real `redis-server` processes, see `support::redis`), and the promises only the
 //! Redis store makes: nothing readable at rest, unreadable values treated as absent, rotation of
-//! the secret, TTLs, and failing closed while Redis is down.
+//! the secret, TTLs, failing closed while Redis is down, and instances' caches kept coherent by
+//! the invalidation broadcast.
 //!
 //! The suite is expanded here rather than with `conformance_suite!` because a case must be able
 //! to end early (and pass) when `redis-server` is not installed; `every_case_of_the_suite_runs_here`
 //! keeps this list in step with the suite.
 
 mod at_rest;
+mod broadcast;
 mod connections;
 mod expiry;
 mod outage;
@@ -37,6 +39,7 @@ macro_rules! every_case {
             many_sessions_per_user_are_listed,
             unicode_names_and_attributes_round_trip,
             shared_lookup_follows_every_write,
+            session_counts_follow_every_write,
         }
     };
 }
