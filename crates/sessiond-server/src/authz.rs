@@ -9,6 +9,7 @@
 use crate::error::{ApiError, ErrorDetail};
 use crate::extract::{ResponseCookies, find_token};
 use crate::forwarded::{self, ForwardError, Original};
+use crate::metrics::ForwardAuthRoute;
 use crate::sessions;
 use crate::state::{App, Realm};
 use axum::Router;
@@ -21,6 +22,7 @@ use axum::routing::any;
 use sessiond_core::access::{Decision, Evaluation, Object, Subject, normalize_path};
 use sessiond_core::session::SessionRecord;
 use std::net::SocketAddr;
+use std::time::Instant;
 use tracing::{debug, error, warn};
 
 const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
@@ -28,14 +30,19 @@ const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
 const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
 
+/// The route of nginx's `auth_request`.
+pub(crate) const AUTH_REQUEST: &str = "/api/authz/auth-request";
+/// The route of Traefik's and Caddy's forward auth.
+pub(crate) const FORWARD_AUTH: &str = "/api/authz/forward-auth";
+
 /// Routes of forward auth.
 pub(crate) fn router() -> Router<App> {
     Router::new()
         // nginx's auth_request subrequest repeats the client's method unless the operator sets
         // `proxy_method`; Traefik and Caddy call with GET and pass the original method in a header,
         // other proxies repeat it. The answer depends only on the forwarded headers.
-        .route("/api/authz/auth-request", any(auth_request))
-        .route("/api/authz/forward-auth", any(forward_auth))
+        .route(AUTH_REQUEST, any(auth_request))
+        .route(FORWARD_AUTH, any(forward_auth))
 }
 
 /// Which proxy protocol is asking; they differ only in how "sign in first" is answered.
@@ -50,16 +57,22 @@ enum Protocol {
 /// `GET|HEAD /api/authz/auth-request`: may the forwarded request pass (nginx `auth_request`)?
 /// `200` with identity headers, `401` not signed in, `403` denied. Callers: `server.trusted_proxies`.
 async fn auth_request(State(app): State<App>, request: Request) -> Response {
+    let started = Instant::now();
     let (parts, _) = request.into_parts();
-    authorize(&app, &parts, Protocol::AuthRequest).await
+    let response = authorize(&app, &parts, Protocol::AuthRequest).await;
+    app.metrics.forward_auth(ForwardAuthRoute::AuthRequest, response.status(), started.elapsed());
+    response
 }
 
 /// `ANY /api/authz/forward-auth`: may the forwarded request pass (Traefik, Caddy)? Like
 /// `auth-request`, but a browser that must sign in (original method GET or HEAD) gets `302` to
 /// the realm's portal with `rd` set to the original URL. Callers: `server.trusted_proxies`.
 async fn forward_auth(State(app): State<App>, request: Request) -> Response {
+    let started = Instant::now();
     let (parts, _) = request.into_parts();
-    authorize(&app, &parts, Protocol::ForwardAuth).await
+    let response = authorize(&app, &parts, Protocol::ForwardAuth).await;
+    app.metrics.forward_auth(ForwardAuthRoute::ForwardAuth, response.status(), started.elapsed());
+    response
 }
 
 async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {

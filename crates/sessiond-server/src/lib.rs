@@ -3,13 +3,15 @@
 //!
 //! The server parses requests, picks the realm, asks `sessiond-core` for decisions and
 //! `sessiond-store` for records, and writes responses. It holds no rules of its own.
-//! Start with [`router`], which builds the whole application from an [`App`].
+//! Start with [`router`], which builds the whole application from an [`App`]; [`metrics`] keeps
+//! the numbers served at `GET /metrics`.
 
 pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod login;
+pub mod metrics;
 pub mod regulation;
 pub mod sessions;
 pub mod state;
@@ -26,6 +28,7 @@ pub use state::{App, Realm, ServerSettings};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use metrics::{EndKind, StoreOp};
 use sessiond_store::Store;
 use std::time::Duration;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -33,14 +36,31 @@ use tower_http::trace::TraceLayer;
 use audit::{AuditEvent, AuditKind};
 use tracing::{info, warn};
 
-/// The whole application.
+/// The whole application, `GET /metrics` included.
 pub fn router(app: App) -> Router {
+    application(app, true)
+}
+
+/// The whole application without `GET /metrics`, for when `server.metrics_listen` serves the
+/// metrics on an address of their own.
+pub fn router_without_metrics(app: App) -> Router {
+    application(app, false)
+}
+
+/// `GET /metrics` alone, for the listener of `server.metrics_listen`.
+pub fn metrics_router(app: App) -> Router {
+    metrics::router().with_state(app)
+}
+
+fn application(app: App, with_metrics: bool) -> Router {
     let body_limit = app.settings.max_body_bytes;
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    let traced = Router::new()
-        .merge(health::router())
-        .merge(api::router())
-        .merge(portal::router())
+    let mut routes = Router::new().merge(health::router()).merge(api::router()).merge(portal::router());
+    if with_metrics {
+        routes = routes.merge(metrics::router());
+    }
+    let traced = routes
+        .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
             TraceLayer::new_for_http()
@@ -51,8 +71,8 @@ pub fn router(app: App) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, trace::CountingIds::default()));
     // Forward auth is the hot path: the proxy asks once per request to every application. It
-    // reads no body and logs its own decisions and failures, so it skips the per-request span
-    // and request id that the rest of the surface pays for.
+    // reads no body and logs its own decisions, failures and metrics, so it skips the
+    // per-request span, request id and route timing that the rest of the surface pays for.
     Router::new().merge(authz::router()).merge(traced).with_state(app)
 }
 
@@ -78,7 +98,12 @@ pub async fn background(app: App, every: Duration, shutdown: impl std::future::F
 
 async fn sweep(app: &App) {
     loop {
-        match app.store.sweep_expired(app.clock.now(), SWEEP_BATCH).await {
+        let swept =
+            app.metrics.store(StoreOp::SweepExpired, app.store.sweep_expired(app.clock.now(), SWEEP_BATCH)).await;
+        if let Ok(n) = swept {
+            app.metrics.sessions_ended(EndKind::Expired, n);
+        }
+        match swept {
             Ok(n) if n == SWEEP_BATCH => continue,
             Ok(0) => break,
             Ok(n) => {
@@ -106,8 +131,10 @@ async fn reload_users(app: &App) {
     };
     for user in gone {
         for realm in &app.realms {
-            match app.store.delete_user_sessions(realm.name(), &user, None).await {
+            let ending = app.store.delete_user_sessions(realm.name(), &user, None);
+            match app.metrics.store(StoreOp::DeleteUserSessions, ending).await {
                 Ok(ended) if !ended.is_empty() => {
+                    app.metrics.sessions_ended(EndKind::UserDisabled, ended.len());
                     info!(user = %user, realm = %realm.name(), count = ended.len(), "sessions ended: user disabled or removed");
                     let detail = AuditEvent { realm: Some(realm.name()), user: Some(&user), count: Some(ended.len()), ..Default::default() };
                     app.audit(AuditKind::UserDisabled, &detail);

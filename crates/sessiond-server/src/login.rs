@@ -4,6 +4,7 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::{RequestContext, ResponseCookies, find_token};
+use crate::metrics::{EndKind, LoginProvider, LoginResult, StoreOp};
 use crate::regulation::Banned;
 use crate::sessions::{self, NewSession};
 use crate::state::App;
@@ -61,6 +62,7 @@ pub async fn password_login(
     if let Err(banned) = app.regulator.check(&credentials.username, ctx.ip.as_deref(), now) {
         warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "login refused: too many failures");
         app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("too_many_attempts"), ..attempt(ctx, &credentials.username) });
+        app.metrics.login(LoginProvider::Password, LoginResult::Banned);
         return Err(ApiError::TooManyAttempts);
     }
 
@@ -76,6 +78,7 @@ pub async fn password_login(
         PasswordCheck::Invalid => {
             info!(user = %credentials.username, realm = %realm.name(), ip = ctx.ip.as_deref().unwrap_or("-"), "login failed");
             app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("invalid_credentials"), ..attempt(ctx, &credentials.username) });
+            app.metrics.login(LoginProvider::Password, LoginResult::InvalidCredentials);
             for banned in app.regulator.failed(&credentials.username, ctx.ip.as_deref(), now) {
                 warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "banned after repeated login failures");
                 let reason = match banned {
@@ -83,6 +86,7 @@ pub async fn password_login(
                     Banned::Address => "address",
                 };
                 app.audit(AuditKind::Banned, &AuditEvent { reason: Some(reason), ..attempt(ctx, &credentials.username) });
+                app.metrics.banned(banned);
             }
             return Err(ApiError::InvalidCredentials);
         }
@@ -91,7 +95,10 @@ pub async fn password_login(
 
     // No fixation: whatever session the client came with ends here.
     if let Ok(Some((presented, _))) = find_token(headers, realm) {
-        if let Some(old) = app.store.delete_session(&presented.hash()).await? {
+        if let Some(old) =
+            app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&presented.hash())).await?
+        {
+            app.metrics.sessions_ended(EndKind::Logout, 1);
             info!(session_id = %old.id, "session replaced by a new login");
             app.audit(AuditKind::Logout, &AuditEvent { reason: Some("new_login"), ..AuditEvent::of_session(&old) });
         }
@@ -105,6 +112,7 @@ pub async fn password_login(
         attributes: BTreeMap::new(),
     };
     let (token, record) = sessions::create(app, realm, new, now, cookies).await?;
+    app.metrics.login(LoginProvider::Password, LoginResult::Success);
     app.audit(
         AuditKind::LoginSucceeded,
         &AuditEvent { session_id: Some(record.id.as_str()), ..attempt(ctx, &record.user) },

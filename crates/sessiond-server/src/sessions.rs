@@ -6,6 +6,7 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::ResponseCookies;
+use crate::metrics::{EndKind, StoreOp};
 use crate::state::{App, Realm};
 use crate::users::User;
 use serde::Serialize;
@@ -37,15 +38,16 @@ pub async fn verify(
     let hash = token.hash();
     let now = app.clock.now();
     let session = app
-        .store
-        .session_by_token_shared(&hash)
+        .metrics
+        .store(StoreOp::SessionByToken, app.store.session_by_token_shared(&hash))
         .await?
         .ok_or(ApiError::Unauthenticated("unknown or ended session"))?;
     if session.realm != realm.name() {
         return Err(ApiError::Unauthenticated("unknown or ended session"));
     }
     if !user_still_active(app, &session) {
-        app.store.delete_session(&hash).await?;
+        let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&hash)).await?;
+        app.metrics.sessions_ended(EndKind::UserDisabled, usize::from(ended.is_some()));
         info!(session_id = %session.id, user = %session.user, "session ended: user disabled or removed");
         app.audit(AuditKind::UserDisabled, &AuditEvent::of_session(&session));
         return Err(ApiError::Unauthenticated("unknown or ended session"));
@@ -53,7 +55,8 @@ pub async fn verify(
     let timeouts = realm.policy.timeouts;
     match timeouts.verdict(&session.times(), now) {
         Verdict::Dead(reason) => {
-            app.store.delete_session(&hash).await?;
+            let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&hash)).await?;
+            app.metrics.sessions_ended(EndKind::Expired, usize::from(ended.is_some()));
             let why = match reason {
                 DeathReason::Expired => "expired",
                 DeathReason::Idle => "idle",
@@ -67,7 +70,8 @@ pub async fn verify(
             if touch {
                 let last_seen_at = now;
                 let expires_at = timeouts.expires_at(&sessiond_core::timeout::SessionTimes { last_seen_at, ..session.times() });
-                if !app.store.touch_session(&hash, last_seen_at, expires_at).await? {
+                let touching = app.store.touch_session(&hash, last_seen_at, expires_at);
+                if !app.metrics.store(StoreOp::TouchSession, touching).await? {
                     return Err(ApiError::Unauthenticated("unknown or ended session"));
                 }
                 // Touches are throttled, so copying the record here is rare.
@@ -151,7 +155,7 @@ pub async fn create(
         user_agent: new.user_agent,
         attributes: new.attributes,
     };
-    app.store.create_session(&record).await?;
+    app.metrics.store(StoreOp::CreateSession, app.store.create_session(&record)).await?;
     cookies.push(&realm.cookie.set_cookie(&token.expose(), Some(now.until(record.expires_at))));
     info!(session_id = %record.id, user = %record.user, realm = %record.realm, remember_me = record.remember_me, "session created");
     Ok((token, record))

@@ -93,6 +93,8 @@ pub struct AppInner {
     pub audit: crate::audit::AuditLog,
     /// Access rules for forward auth; swapped whole when the configuration is reloaded.
     pub access: arc_swap::ArcSwap<sessiond_core::access::AccessControl>,
+    /// What `GET /metrics` reports.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::ops::Deref for App {
@@ -162,6 +164,7 @@ impl App {
             settings,
             audit,
             access: arc_swap::ArcSwap::from_pointee(sessiond_core::access::AccessControl::default()),
+            metrics: crate::metrics::Metrics::default(),
         }))
     }
 

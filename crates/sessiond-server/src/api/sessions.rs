@@ -3,6 +3,7 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, RequestContext, ResponseCookies, TokenSource, find_token};
+use crate::metrics::{EndKind, StoreOp};
 use crate::sessions::{self, NewSession, SessionView, UserView};
 use crate::state::App;
 use crate::users::User;
@@ -82,7 +83,8 @@ pub(crate) async fn end_current_session(
     caller: Caller,
     cookies: ResponseCookies,
 ) -> Result<StatusCode, ApiError> {
-    app.store.delete_session(&caller.session.token_hash).await?;
+    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&caller.session.token_hash)).await?;
+    app.metrics.sessions_ended(EndKind::Logout, usize::from(ended.is_some()));
     cookies.push(&caller.realm.cookie.delete_cookie());
     info!(session_id = %caller.session.id, user = %caller.session.user, "logged out");
     app.audit(AuditKind::Logout, &AuditEvent::of_session(&caller.session));
@@ -123,8 +125,8 @@ pub(crate) async fn list_sessions(
     let filter = SessionFilter { realm: Some(realm), user: Some(user) };
     let now = app.clock.now();
     let sessions = app
-        .store
-        .list_sessions(&filter)
+        .metrics
+        .store(StoreOp::ListSessions, app.store.list_sessions(&filter))
         .await?
         .into_iter()
         // Sessions past their deadline are swept in the background; never show them as live.
@@ -151,12 +153,18 @@ pub(crate) async fn revoke_session(
 ) -> Result<StatusCode, ApiError> {
     let not_found = ApiError::NotFound("no such session");
     let id = SessionId::parse(&id).map_err(|_| ApiError::NotFound("no such session"))?;
-    let target = app.store.session_by_id(&id).await?.ok_or(not_found)?;
+    let target = app.metrics.store(StoreOp::SessionById, app.store.session_by_id(&id)).await?.ok_or(not_found)?;
     let own = target.user == caller.session.user && target.realm == caller.session.realm;
     if !own && !caller.is_admin {
         return Err(ApiError::NotFound("no such session"));
     }
-    app.store.delete_session(&target.token_hash).await?;
+    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&target.token_hash)).await?;
+    let kind = match (own, target.token_hash == caller.session.token_hash) {
+        (false, _) => EndKind::Admin,
+        (true, true) => EndKind::Logout,
+        (true, false) => EndKind::Revoke,
+    };
+    app.metrics.sessions_ended(kind, usize::from(ended.is_some()));
     if target.token_hash == caller.session.token_hash {
         cookies.push(&caller.realm.cookie.delete_cookie());
     }
@@ -193,7 +201,9 @@ pub(crate) async fn revoke_sessions(
         caller.require_admin()?;
     }
     let except = (own && request.except_current).then_some(&caller.session.token_hash);
-    let ended = app.store.delete_user_sessions(&caller.session.realm, &user, except).await?;
+    let ending = app.store.delete_user_sessions(&caller.session.realm, &user, except);
+    let ended = app.metrics.store(StoreOp::DeleteUserSessions, ending).await?;
+    app.metrics.sessions_ended(if own { EndKind::RevokeAll } else { EndKind::Admin }, ended.len());
     if ended.iter().any(|s| s.token_hash == caller.session.token_hash) {
         cookies.push(&caller.realm.cookie.delete_cookie());
     }

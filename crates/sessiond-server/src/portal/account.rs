@@ -4,6 +4,7 @@ use super::csrf::{self, Purpose};
 use super::{Flash, PageError, SignedIn, flash, live_sessions, render, see_other};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::extract::{Caller, RequestContext, ResponseCookies};
+use crate::metrics::{EndKind, StoreOp};
 use crate::state::App;
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -191,11 +192,14 @@ pub(super) async fn revoke_session(
     let Form(form) = form.map_err(|_| PageError::BadForm)?;
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let id = SessionId::parse(&id).map_err(|_| PageError::NotFound)?;
-    let target = app.store.session_by_id(&id).await?.ok_or(PageError::NotFound)?;
+    let target =
+        app.metrics.store(StoreOp::SessionById, app.store.session_by_id(&id)).await?.ok_or(PageError::NotFound)?;
     if target.user != caller.session.user || target.realm != caller.session.realm {
         return Err(PageError::NotFound);
     }
-    app.store.delete_session(&target.token_hash).await?;
+    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&target.token_hash)).await?;
+    let kind = if target.token_hash == caller.session.token_hash { EndKind::Logout } else { EndKind::Revoke };
+    app.metrics.sessions_ended(kind, usize::from(ended.is_some()));
     let detail = AuditEvent {
         actor: Some(&caller.session.user),
         ip: ctx.ip.as_deref(),
@@ -228,7 +232,9 @@ pub(super) async fn revoke_other_sessions(
     let Form(form) = form.map_err(|_| PageError::BadForm)?;
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let session = &caller.session;
-    let ended = app.store.delete_user_sessions(&session.realm, &session.user, Some(&session.token_hash)).await?;
+    let ending = app.store.delete_user_sessions(&session.realm, &session.user, Some(&session.token_hash));
+    let ended = app.metrics.store(StoreOp::DeleteUserSessions, ending).await?;
+    app.metrics.sessions_ended(EndKind::RevokeAll, ended.len());
     info!(user = %session.user, realm = %session.realm, count = ended.len(), "other sessions revoked");
     app.audit(
         AuditKind::Revoked,

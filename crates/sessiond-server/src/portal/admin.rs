@@ -4,6 +4,7 @@ use super::account::{Identity, SessionRow, check_session_form, session_csrf};
 use super::{Flash, PageError, SignedIn, flash, live_sessions, render, see_other, with_query};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::extract::{Caller, RequestContext, ResponseCookies};
+use crate::metrics::{EndKind, StoreOp};
 use crate::state::App;
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -84,8 +85,10 @@ pub(super) async fn revoke_session(
     let Form(form) = form.map_err(|_| PageError::BadForm)?;
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let id = SessionId::parse(&id).map_err(|_| PageError::NotFound)?;
-    let target = app.store.session_by_id(&id).await?.ok_or(PageError::NotFound)?;
-    app.store.delete_session(&target.token_hash).await?;
+    let target =
+        app.metrics.store(StoreOp::SessionById, app.store.session_by_id(&id)).await?.ok_or(PageError::NotFound)?;
+    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&target.token_hash)).await?;
+    app.metrics.sessions_ended(EndKind::Admin, usize::from(ended.is_some()));
     info!(session_id = %target.id, user = %target.user, by = %caller.session.user, "session revoked");
     app.audit(
         AuditKind::Revoked,
@@ -129,7 +132,9 @@ pub(super) async fn revoke_user_sessions(
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let user = lookup_name(&form.user).ok_or(PageError::BadForm)?;
     let realm = &caller.session.realm;
-    let ended = app.store.delete_user_sessions(realm, user, None).await?;
+    let ended =
+        app.metrics.store(StoreOp::DeleteUserSessions, app.store.delete_user_sessions(realm, user, None)).await?;
+    app.metrics.sessions_ended(EndKind::Admin, ended.len());
     info!(user = %user, realm = %realm, by = %caller.session.user, count = ended.len(), "sessions revoked");
     app.audit(
         AuditKind::Revoked,

@@ -286,8 +286,8 @@ async fn live_sessions(
     let filter = SessionFilter { realm: Some(realm.name().to_owned()), user: Some(user.to_owned()) };
     let now = app.clock.now();
     let mut sessions: Vec<SessionRecord> = app
-        .store
-        .list_sessions(&filter)
+        .metrics
+        .store(crate::metrics::StoreOp::ListSessions, app.store.list_sessions(&filter))
         .await?
         .into_iter()
         // Sessions past their deadline wait for the sweeper; they are never shown as live.
