@@ -151,7 +151,7 @@ async fn keep_subscribed(
                 if outage {
                     info!(channel = %channel, "invalidation broadcast received again; local session cache in use");
                 } else {
-                    debug!(channel = %channel, "invalidation broadcast subscribed; local session cache in use");
+                    info!(channel = %channel, "invalidation broadcast subscribed; local session cache in use");
                 }
                 if let Some(first) = first.take() {
                     let _ = first.send(());
