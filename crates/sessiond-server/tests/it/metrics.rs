@@ -439,3 +439,83 @@ async fn metrics_can_be_served_on_a_listener_of_their_own() {
     let res = s.client.get(format!("{metrics}/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// The embedded store reports its cache and keeps the session count on disk.
+#[tokio::test]
+async fn the_embedded_store_reports_cache_lookups_and_its_session_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sessiond_store::EmbeddedStore::open(&dir.path().join("sessiond.redb")).unwrap();
+    let rule = Rule::parse(&RuleSpec {
+        domain: Some(vec!["app.example.test".to_owned()]),
+        policy: Some("one_factor".to_owned()),
+        ..RuleSpec::default()
+    })
+    .unwrap();
+    let s = TestServer::with(Options {
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
+        access: Some(AccessControl::new(Policy::Deny, vec![rule])),
+        store: Some(store.into()),
+        ..Options::default()
+    })
+    .await;
+    let token = s.login("alice", "alice-pw", false).await;
+    s.login("bob", "bob-pw", false).await;
+    for _ in 0..3 {
+        assert_eq!(auth_request(&s, Some(&token)).await, 200);
+    }
+
+    let m = scrape(&s).await;
+    assert_eq!(m.types["sessiond_session_cache_lookups_total"], "counter");
+    let (hits, misses) = (
+        m.value("sessiond_session_cache_lookups_total", &[("result", "hit")]),
+        m.value("sessiond_session_cache_lookups_total", &[("result", "miss")]),
+    );
+    assert_eq!((hits, misses), (2.0, 1.0), "the first check reads the store, the next two the cache");
+    assert_eq!(m.active("main"), 2.0);
+}
+
+/// The operations guide documents every metric family, and the sample dashboard queries only
+/// families that exist.
+#[tokio::test]
+async fn the_guide_and_the_dashboard_name_only_metrics_that_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sessiond_store::EmbeddedStore::open(&dir.path().join("sessiond.redb")).unwrap();
+    let s = TestServer::with(Options { store: Some(store.into()), ..Options::default() }).await;
+    let families: HashSet<String> = scrape(&s).await.types.into_keys().collect();
+    assert!(families.contains("sessiond_session_cache_lookups_total"), "every family is served here");
+
+    let guide = include_str!("../../../../docs/operations.md");
+    for family in &families {
+        assert!(guide.contains(&format!("`{family}`")), "docs/operations.md documents {family}");
+    }
+
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../docs/grafana-dashboard.json")).unwrap();
+    let mut queried = HashSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            for (start, _) in expr.match_indices("sessiond_") {
+                let name: String =
+                    expr[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let family = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix).filter(|f| families.contains(*f)))
+                    .unwrap_or(&name)
+                    .to_owned();
+                assert!(families.contains(&family), "the dashboard queries {name}, which is not served");
+                queried.insert(family);
+            }
+        }
+    }
+    for wanted in [
+        "sessiond_forward_auth_requests_total",
+        "sessiond_forward_auth_duration_seconds",
+        "sessiond_logins_total",
+        "sessiond_active_sessions",
+        "sessiond_regulation_bans_total",
+        "sessiond_store_errors_total",
+    ] {
+        assert!(queried.contains(wanted), "the dashboard shows {wanted}");
+    }
+}

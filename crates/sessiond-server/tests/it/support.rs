@@ -38,6 +38,8 @@ pub struct Options {
     pub domain: Option<String>,
     /// A second realm `(name, cookie domain)` whose cookie is [`OTHER_COOKIE`].
     pub other_realm: Option<(String, String)>,
+    /// The store (default: a fresh memory store).
+    pub store: Option<AnyStore>,
 }
 
 impl Default for Options {
@@ -51,6 +53,7 @@ impl Default for Options {
             access: None,
             domain: None,
             other_realm: None,
+            store: None,
         }
     }
 }
@@ -113,7 +116,7 @@ impl TestServer {
             },
             timeouts: options.timeouts,
         };
-        let store = AnyStore::Memory(MemoryStore::default());
+        let store = options.store.unwrap_or_else(|| AnyStore::Memory(MemoryStore::default()));
         let clock = ManualClock::new(Timestamp::from_unix(START));
         let settings = ServerSettings {
             portal_url,
