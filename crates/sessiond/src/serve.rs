@@ -68,16 +68,33 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let local = listener.local_addr().context("reading the listening address")?;
     let portal_url = bound_portal_url(&config.server.portal_url, config.server.listen, local);
 
-    let first = resolve_realms(&store, &config, local).await;
-    let waiting = match &first {
+    // `None`: the store does not answer yet, and the server waits for it.
+    let first = match resolve_realms(&store, &config, local).await {
+        Ok(resolved) => Some(resolved),
         Err(failure) if failure.can_wait(&store) => {
             warn!(error = %with_causes(&failure.error), "store unavailable at startup; answering 503 until it answers");
-            true
+            None
         }
-        _ => false,
+        Err(failure) => return Err(failure.into_anyhow()),
     };
-    let first = if waiting { None } else { Some(first.map_err(RealmFailure::into_anyhow)?) };
 
+    let settings = ServerSettings {
+        portal_url,
+        allowed_redirects: config.server.allowed_redirects.clone(),
+        admin_group: config.server.admin_group.clone(),
+        max_body_bytes: config.server.max_body_bytes,
+        journey_timeout: sessiond_core::journey::DEFAULT_TIMEOUT,
+        regulation: sessiond_core::regulation::RegulationPolicy {
+            max_retries: config.regulation.max_retries,
+            find_time: config.regulation.find_time,
+            ban_time: config.regulation.ban_time,
+        },
+        trusted_proxies: config.server.trusted_proxies.clone(),
+    };
+    let audit = match &config.audit_path {
+        Some(path) => AuditLog::to_file(path).with_context(|| format!("opening audit log {}", path.display()))?,
+        None => AuditLog::disabled(),
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -95,7 +112,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         Some(resolved) => resolved.realms.iter().map(|r| (r.name().to_owned(), Some(r.cookie.name.clone()))).collect(),
         None => config.realms.iter().map(|p| (p.name.clone(), p.cookie.name.clone())).collect(),
     };
-    print_banner(&config, local, &portal_url, &banner_realms, bootstrap_password.as_deref());
+    print_banner(&config, local, &settings.portal_url, &banner_realms, bootstrap_password.as_deref());
     created_users_file.armed = false;
 
     let (listener, resolved, gate) = match first {
@@ -123,23 +140,6 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         }
     };
 
-    let settings = ServerSettings {
-        portal_url,
-        allowed_redirects: config.server.allowed_redirects.clone(),
-        admin_group: config.server.admin_group.clone(),
-        max_body_bytes: config.server.max_body_bytes,
-        journey_timeout: sessiond_core::journey::DEFAULT_TIMEOUT,
-        regulation: sessiond_core::regulation::RegulationPolicy {
-            max_retries: config.regulation.max_retries,
-            find_time: config.regulation.find_time,
-            ban_time: config.regulation.ban_time,
-        },
-        trusted_proxies: config.server.trusted_proxies.clone(),
-    };
-    let audit = match &config.audit_path {
-        Some(path) => AuditLog::to_file(path).with_context(|| format!("opening audit log {}", path.display()))?,
-        None => AuditLog::disabled(),
-    };
     let app = App::new(store.clone(), Arc::new(SystemClock), resolved.realms, users, settings, secret.expose(), audit);
     app.access.store(Arc::new(config.access_control.clone()));
     for (realm, ended) in &resolved.renamed {

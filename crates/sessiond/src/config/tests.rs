@@ -1205,6 +1205,44 @@ fn the_redis_examples_are_valid_configurations() {
 }
 
 #[test]
+fn the_clustering_examples_are_valid_configurations() {
+    let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/clustering.md"));
+    let secrets = tempfile::tempdir().unwrap();
+    for (name, content) in [("sessiond_secret", SECRET), ("redis_password", "pw"), ("sentinel_password", "spw")] {
+        std::fs::write(secrets.path().join(name), format!("{content}\n")).unwrap();
+    }
+    let blocks: Vec<&str> = doc.split("```yaml\n").skip(1).map(|block| &block[..block.find("```").unwrap()]).collect();
+    assert_eq!(blocks.len(), 3, "the deployment, then the storage of Sentinel and of Cluster");
+    // The variants replace the deployment's `storage` section, and nothing else.
+    let full = blocks[0];
+    let (before, rest) = full.split_at(full.find("\nstorage:\n").unwrap() + 1);
+    let after = &rest[rest.find("\nrealms:\n").unwrap() + 1..];
+    let configs: Vec<Config> =
+        [full.to_owned(), format!("{before}{}\n{after}", blocks[1]), format!("{before}{}\n{after}", blocks[2])]
+            .iter()
+            .map(|yaml| {
+                let yaml = yaml.replace("/run/secrets/", &format!("{}/", secrets.path().display()));
+                parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+            })
+            .collect();
+    let modes: Vec<&RedisMode> = configs
+        .iter()
+        .map(|config| match &config.storage {
+            StorageConfig::Redis(settings) => &settings.mode,
+            other => panic!("not redis: {other:?}"),
+        })
+        .collect();
+    assert!(matches!(modes[0], RedisMode::Standalone { .. }));
+    assert!(matches!(modes[1], RedisMode::Sentinel { .. }));
+    assert!(matches!(modes[2], RedisMode::Cluster { .. }));
+    for config in &configs {
+        assert_eq!(config.secret.as_ref().unwrap().expose(), SECRET.as_bytes());
+        assert_eq!(config.realms[0].cookie.name.as_deref(), Some("example_session"), "clusters set the cookie name");
+    }
+    assert_eq!(configs[0].access_control.rules().len(), 1);
+}
+
+#[test]
 fn the_access_control_examples_are_valid_and_do_what_they_say() {
     let configs = access_doc_configs();
     assert_eq!(configs.len(), 6);

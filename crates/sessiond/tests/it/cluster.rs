@@ -1,7 +1,8 @@
 //! Several sessiond instances on one real `redis-server`: a session made on one works on the
 //! other, an ending on one is refused by the other at once, a Redis outage fails closed on every
-//! instance and heals without a restart, a server started while Redis is down waits for it, and
-//! `sessiond storage copy` moves sessions from the embedded store to Redis and back.
+//! instance and heals without a restart, a server started while Redis is down waits for it,
+//! `sessiond storage copy` moves sessions from the embedded store to Redis and back, and
+//! `config check` shows the Redis settings without a password.
 //!
 //! Each test starts its own `redis-server` on a free loopback port, in a temporary directory,
 //! and kills it when done. Without `redis-server` on the PATH the tests print a loud notice and
@@ -513,4 +514,62 @@ async fn storage_copy_moves_sessions_from_the_embedded_store_to_redis_and_back()
     missing.fails(1, &["no embedded store"]);
     let bad = sessiond(root.path(), &["storage", "copy", "--from", &one_yml, "--to", "absent.yml"]).await;
     bad.fails(1, &["--to absent.yml"]);
+}
+
+#[tokio::test]
+async fn config_check_shows_the_redis_settings_but_never_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url_password, password, sentinel_password, previous) =
+        ("url-pw-5f1e", "data-pw-9a2c", "sentinel-pw-3d7b", "the-secret-before-rotation-0123456789");
+    std::fs::write(dir.path().join("redis_password"), format!("{password}\n")).unwrap();
+    std::fs::write(
+        dir.path().join("sessiond.yml"),
+        format!(
+            "secret: {SECRET:?}\nsecret_previous: {previous:?}\nstorage:\n  kind: redis\n  redis:\n    url: \"redis://app:{url_password}@10.0.0.20:6379/2\"\n    password_file: redis_password\n"
+        ),
+    )
+    .unwrap();
+    let secrets = [SECRET, previous, url_password, password, sentinel_password];
+    for args in [&["config", "check"][..], &["config", "check", "--json"][..]] {
+        let run = sessiond(dir.path(), args).await;
+        for secret in secrets {
+            assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "{secret} shown: {}", run.stdout);
+        }
+        assert!(run.ok().contains("redis://app:[redacted]@10.0.0.20:6379/2"), "{}", run.stdout);
+    }
+    let value = sessiond(dir.path(), &["config", "check", "--json"]).await.json();
+    assert_eq!(value["storage"]["kind"], "redis");
+    assert_eq!(value["storage"]["redis"]["password"], "[redacted]");
+    assert_eq!(value["storage"]["redis"]["key_prefix"], "sessiond:");
+    assert_eq!(value["secret_previous"], "[redacted]");
+
+    // Sentinel, set from the environment.
+    let env = [
+        ("SESSIOND__STORAGE__REDIS__URL", ""),
+        ("SESSIOND__STORAGE__REDIS__SENTINEL__MASTER", "sessiond"),
+        ("SESSIOND__STORAGE__REDIS__SENTINEL__NODES", "10.0.1.1:26379,10.0.1.2:26379"),
+        ("SESSIOND__STORAGE__REDIS__SENTINEL__PASSWORD", sentinel_password),
+    ];
+    let run = sessiond_with(dir.path(), &["config", "check", "--json"], None, &env).await;
+    for secret in secrets {
+        assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret), "{secret} shown: {}", run.stdout);
+    }
+    let sentinel = &run.json()["storage"]["redis"]["sentinel"];
+    assert_eq!(sentinel["nodes"], serde_json::json!(["10.0.1.1:26379", "10.0.1.2:26379"]));
+    assert_eq!(sentinel["password"], "[redacted]");
+}
+
+#[tokio::test]
+async fn redis_without_a_configured_secret_is_refused_by_check_and_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sessiond.yml"),
+        "storage:\n  kind: redis\n  redis:\n    url: redis://127.0.0.1:1\n",
+    )
+    .unwrap();
+    sessiond(dir.path(), &["config", "check"]).await.fails(1, &["secret", "every instance"]);
+    let env = [("SESSIOND__SERVER__LISTEN", "127.0.0.1:0")];
+    let serve = sessiond_with(dir.path(), &["serve"], None, &env).await;
+    serve.fails(1, &["secret", "every instance"]);
+    assert!(!serve.stdout.contains("listening on"), "{}", serve.stdout);
 }
