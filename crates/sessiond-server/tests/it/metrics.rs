@@ -4,6 +4,7 @@
 use crate::support::*;
 use serde_json::json;
 use sessiond_core::access::{AccessControl, Policy, Rule, RuleSpec};
+use sessiond_store::Store;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 
@@ -518,4 +519,37 @@ async fn the_guide_and_the_dashboard_name_only_metrics_that_exist() {
     ] {
         assert!(queried.contains(wanted), "the dashboard shows {wanted}");
     }
+}
+
+/// The background work counts what it ends: sessions swept past their deadline, and sessions of
+/// users disabled in the users file.
+#[tokio::test]
+async fn sweeps_and_disabled_users_are_counted() {
+    let s = server().await;
+    s.login("alice", "alice-pw", true).await; // remembered: no idle deadline
+    s.login("bob", "bob-pw", false).await;
+    let mut users = default_users();
+    users.users.get_mut("alice").unwrap().disabled = true;
+    users.write(&s.users_path).unwrap();
+    // The reload notices changes by modification time, which may not move within a second.
+    let file = std::fs::File::options().write(true).open(&s.users_path).unwrap();
+    file.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(12345)).unwrap();
+    s.advance(301);
+
+    // The background work runs until both sessions are gone.
+    let store = s.store.clone();
+    let done = async move {
+        while store.session_count("main").await.unwrap() != Some(0) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    let work = sessiond_server::background(s.app.clone(), std::time::Duration::from_millis(10), done);
+    tokio::time::timeout(std::time::Duration::from_secs(10), work).await.expect("both sessions end");
+
+    let m = scrape(&s).await;
+    assert_eq!(m.ended("expired"), 1.0, "bob's session was swept");
+    assert_eq!(m.ended("user_disabled"), 1.0, "alice's session ended with her account");
+    assert_eq!(m.active("main"), 0.0);
+    assert!(m.store_calls("sweep_expired") >= 1.0);
+    assert!(m.store_calls("delete_user_sessions") >= 1.0);
 }
