@@ -107,12 +107,22 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let control = control::listen(control::socket_path(&config), store.clone(), stopped(stop_rx.clone()))
         .await
         .context("opening the control socket")?;
+    // Bound before the banner, so a bad or busy address stops the start with its reason.
+    let metrics_listener = match config.server.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (server.metrics_listen)"))?,
+        ),
+        None => None,
+    };
+    let metrics_local = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     let banner_realms: Vec<(String, Option<String>)> = match &first {
         Some(resolved) => resolved.realms.iter().map(|r| (r.name().to_owned(), Some(r.cookie.name.clone()))).collect(),
         None => config.realms.iter().map(|p| (p.name.clone(), p.cookie.name.clone())).collect(),
     };
-    print_banner(&config, local, &settings.portal_url, &banner_realms, bootstrap_password.as_deref());
+    print_banner(&config, local, metrics_local, &settings.portal_url, &banner_realms, bootstrap_password.as_deref());
     created_users_file.armed = false;
 
     let (listener, resolved, gate) = match first {
@@ -156,7 +166,16 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     }
     info!(listen = %local, store = store.backend_name(), "sessiond started");
 
-    let service = sessiond_server::router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let metrics_server = metrics_listener.map(|listener| {
+        let service = sessiond_server::metrics_router(app.clone()).into_make_service();
+        let server = axum::serve(listener, service).with_graceful_shutdown(stopped(stop_rx.clone()));
+        tokio::spawn(async move { server.await })
+    });
+    let router = match metrics_server {
+        Some(_) => sessiond_server::router_without_metrics(app),
+        None => sessiond_server::router(app),
+    };
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, service).with_graceful_shutdown(stopped(stop_rx.clone()));
     let server = tokio::spawn(async move { server.await });
     stopped(stop_rx.clone()).await;
@@ -171,6 +190,9 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     }
     let _ = background.await;
     let _ = reloads.await;
+    if let Some(metrics) = metrics_server {
+        let _ = metrics.await;
+    }
     let _ = control.await;
     info!("sessiond stopped");
     Ok(())
@@ -537,6 +559,7 @@ pub(crate) fn describe_storage(storage: &StorageConfig) -> String {
 fn print_banner(
     config: &Config,
     local: SocketAddr,
+    metrics: Option<SocketAddr>,
     portal_url: &url::Url,
     realms: &[(String, Option<String>)],
     password: Option<&str>,
@@ -545,6 +568,10 @@ fn print_banner(
     out.push_str(&format!("sessiond {} is running\n", env!("CARGO_PKG_VERSION")));
     out.push_str(&format!("  listening on  http://{local}\n"));
     out.push_str(&format!("  portal        {portal_url}\n"));
+    match metrics {
+        Some(addr) => out.push_str(&format!("  metrics       http://{addr}/metrics\n")),
+        None => out.push_str(&format!("  metrics       http://{local}/metrics\n")),
+    }
     out.push_str(&format!("  store         {}\n", describe_storage(&config.storage)));
     for (name, cookie) in realms {
         match cookie {

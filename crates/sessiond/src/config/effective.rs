@@ -56,6 +56,8 @@ struct Server {
     allowed_redirects: Vec<String>,
     admin_group: String,
     max_body_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_listen: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +81,8 @@ struct Redis {
     password: Option<&'static str>,
     key_prefix: String,
     timeout: String,
+    cache_ttl: String,
+    cache_capacity: usize,
 }
 
 #[derive(Serialize)]
@@ -118,6 +122,8 @@ impl From<&RedisSettings> for Redis {
             password: settings.password.as_ref().map(|_| REDACTED),
             key_prefix: settings.key_prefix.clone(),
             timeout: format_duration(settings.timeout),
+            cache_ttl: settings.cache_ttl.map_or_else(|| "0".to_owned(), format_duration),
+            cache_capacity: settings.cache_capacity,
         }
     }
 }
@@ -257,6 +263,7 @@ impl From<&Config> for Effective {
                 allowed_redirects: server.allowed_redirects.clone(),
                 admin_group: server.admin_group.clone(),
                 max_body_bytes: server.max_body_bytes,
+                metrics_listen: server.metrics_listen.map(|a| a.to_string()),
             },
             storage: match &config.storage {
                 StorageConfig::Embedded { path: p } => Storage { kind: "embedded", path: Some(path(p)), redis: None },

@@ -74,6 +74,9 @@ pub(super) struct Server {
     /// Largest request body accepted, in bytes. Default: `65536`.
     /// Env: `SESSIOND__SERVER__MAX_BODY_BYTES`.
     pub(super) max_body_bytes: Option<u64>,
+    /// Serve `GET /metrics` on this address (IP:PORT) instead of the main listener. Default:
+    /// unset (`/metrics` on the main listener). Env: `SESSIOND__SERVER__METRICS_LISTEN`.
+    pub(super) metrics_listen: Option<String>,
 }
 
 /// `storage`.
@@ -119,6 +122,13 @@ pub(super) struct Redis {
     /// Longest wait for one Redis command, connecting included. Default: `2s`.
     /// Env: `SESSIOND__STORAGE__REDIS__TIMEOUT`.
     pub(super) timeout: Option<DurationSpec>,
+    /// How long this instance may serve a verified session from memory; other instances' writes
+    /// reach it at once over pub/sub, and while that link is down the cache is not used. `0`
+    /// turns the cache off. Default: `5s`. Env: `SESSIOND__STORAGE__REDIS__CACHE_TTL`.
+    pub(super) cache_ttl: Option<DurationSpec>,
+    /// Most sessions kept in that cache. Default: `100000`.
+    /// Env: `SESSIOND__STORAGE__REDIS__CACHE_CAPACITY`.
+    pub(super) cache_capacity: Option<u64>,
 }
 
 /// `storage.redis.sentinel`.

@@ -81,6 +81,8 @@ pub(crate) struct ServerConfig {
     pub(crate) admin_group: String,
     /// Largest request body accepted, in bytes.
     pub(crate) max_body_bytes: usize,
+    /// Where `GET /metrics` is served instead of the main listener, when set.
+    pub(crate) metrics_listen: Option<SocketAddr>,
 }
 
 /// The session store backend.

@@ -94,6 +94,8 @@ const REDIS: Node = Section(&[
     ("password_file", Leaf(Str)),
     ("key_prefix", Leaf(Str)),
     ("timeout", Leaf(Duration)),
+    ("cache_ttl", Leaf(Duration)),
+    ("cache_capacity", Leaf(Int)),
 ]);
 
 /// The whole configuration.
@@ -112,6 +114,7 @@ pub(super) static ROOT: Node = Section(&[
             ("allowed_redirects", Leaf(List)),
             ("admin_group", Leaf(Str)),
             ("max_body_bytes", Leaf(Int)),
+            ("metrics_listen", Leaf(Str)),
         ]),
     ),
     ("storage", Section(&[("kind", Leaf(Str)), ("path", Leaf(Str)), ("redis", REDIS)])),

@@ -957,6 +957,8 @@ fn bad_redis_settings_are_refused_naming_the_key() {
         ("{url: 'redis://a', timeout: 0}", "storage.redis.timeout", "greater than zero"),
         ("{url: 'redis://a', timeout: 5x}", "storage.redis.timeout", "unknown unit"),
         ("{url: 'redis://a', username: ' '}", "storage.redis.username", "empty"),
+        ("{url: 'redis://a', cache_ttl: 5x}", "storage.redis.cache_ttl", "unknown unit"),
+        ("{url: 'redis://a', cache_capacity: 0}", "storage.redis.cache_capacity", "greater than zero"),
         ("{url: 'redis://a', password: ''}", "storage.redis.password", "empty"),
         ("{url: 'redis://a', sentinel_master: m}", "storage.redis.sentinel_master", "unknown key"),
     ] {
@@ -1341,4 +1343,29 @@ fn the_reference_documents_every_key_and_its_variable() {
     }
     assert!(missing.is_empty(), "docs/configuration.md does not mention: {missing:?}");
     assert!(schema::key_paths().iter().any(|(p, _)| p == &format!("realms.{NAME}.cookie.name")));
+}
+
+#[test]
+fn the_redis_cache_is_on_by_default_and_zero_turns_it_off() {
+    let store = |yaml: &str| match parse(&format!("secret: {SECRET}\nstorage: {{kind: redis, redis: {yaml}}}")).unwrap().storage {
+        StorageConfig::Redis(settings) => settings,
+        other => panic!("{other:?}"),
+    };
+    let default = store("{url: 'redis://a'}");
+    assert_eq!((default.cache_ttl, default.cache_capacity), (Some(secs(5)), 100_000));
+    let tuned = store("{url: 'redis://a', cache_ttl: 30s, cache_capacity: 10}");
+    assert_eq!((tuned.cache_ttl, tuned.cache_capacity), (Some(secs(30)), 10));
+    assert_eq!(store("{url: 'redis://a', cache_ttl: 0}").cache_ttl, None);
+    assert_eq!(store("{url: 'redis://a', cache_ttl: 0, cache_capacity: 0}").cache_ttl, None, "off: no capacity needed");
+}
+
+#[test]
+fn metrics_can_have_a_listener_of_their_own() {
+    assert_eq!(parse("").unwrap().server.metrics_listen, None);
+    let config = parse("server: {metrics_listen: '127.0.0.1:9470'}").unwrap();
+    assert_eq!(config.server.metrics_listen, Some("127.0.0.1:9470".parse().unwrap()));
+    assert!(render_effective(&config, false).contains("metrics_listen: 127.0.0.1:9470"));
+    let error = refused("server: {metrics_listen: 'localhost'}", "server.metrics_listen");
+    assert!(error.to_string().contains("IP:PORT"), "{error}");
+    refused("server: {listen: '127.0.0.1:8470', metrics_listen: '127.0.0.1:8470'}", "server.metrics_listen");
 }

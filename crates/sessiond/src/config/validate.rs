@@ -142,7 +142,21 @@ fn server(raw: file::Server) -> Result<ServerConfig> {
         Some(n) => usize::try_from(n)
             .map_err(|_| ConfigError::invalid("server.max_body_bytes", format!("{n} is too large for this machine")))?,
     };
-    Ok(ServerConfig { listen, portal_url, trusted_proxies, allowed_redirects, admin_group, max_body_bytes })
+    let metrics_listen = raw
+        .metrics_listen
+        .map(|text| {
+            text.trim().parse::<SocketAddr>().map_err(|_| {
+                ConfigError::invalid(
+                    "server.metrics_listen",
+                    format!("invalid address {text:?}: write IP:PORT, such as 127.0.0.1:9470"),
+                )
+            })
+        })
+        .transpose()?;
+    if metrics_listen.is_some_and(|m| m == listen && listen.port() != 0) {
+        return Err(ConfigError::invalid("server.metrics_listen", "is the same address as server.listen"));
+    }
+    Ok(ServerConfig { listen, portal_url, trusted_proxies, allowed_redirects, admin_group, max_body_bytes, metrics_listen })
 }
 
 /// `http://<listen>/`, with the loopback address when listening on every address: a browser
@@ -282,6 +296,24 @@ fn redis(raw: file::Redis) -> Result<RedisSettings> {
     settings.password = password("storage.redis.password", raw.password, raw.password_file)?;
     settings.key_prefix = key_prefix;
     settings.timeout = timeout;
+    if let Some(spec) = &raw.cache_ttl {
+        let ttl = duration("storage.redis.cache_ttl", spec)?;
+        settings.cache_ttl = (!ttl.is_zero()).then_some(ttl);
+    }
+    if let Some(capacity) = raw.cache_capacity {
+        settings.cache_capacity = match usize::try_from(capacity) {
+            Ok(0) if settings.cache_ttl.is_some() => {
+                return Err(ConfigError::invalid(
+                    "storage.redis.cache_capacity",
+                    "must be greater than zero (turn the cache off with cache_ttl: 0)",
+                ));
+            }
+            Ok(n) => n,
+            Err(_) => {
+                return Err(ConfigError::invalid("storage.redis.cache_capacity", format!("{capacity} is too large")));
+            }
+        };
+    }
     Ok(settings)
 }
 

@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod crash;
 mod e2e;
+mod metrics;
 mod reload;
 mod support;
 mod zero_config;

@@ -5,7 +5,8 @@ use crate::support::*;
 use std::time::Duration;
 
 const DENY_ALL: &str = "access_control:\n  default_policy: deny\n";
-const ONE_FACTOR: &str = "access_control:\n  default_policy: deny\n  rules:\n    - domain: app.example.test\n      policy: one_factor\n";
+const ONE_FACTOR: &str =
+    "access_control:\n  default_policy: deny\n  rules:\n    - domain: app.example.test\n      policy: one_factor\n";
 
 async fn authz(server: &Server, token: &str) -> u16 {
     server
@@ -45,7 +46,8 @@ async fn access_rules_follow_the_configuration_file_and_a_broken_file_changes_no
     std::fs::write(&config, text.replace(DENY_ALL, ONE_FACTOR)).unwrap();
     assert!(eventually(&server, &token, 200, Duration::from_secs(8)).await, "new rules in force");
 
-    std::fs::write(&config, format!("{}\naccess_control:\n  default_policy: sometimes\n", text.replace(DENY_ALL, ""))).unwrap();
+    std::fs::write(&config, format!("{}\naccess_control:\n  default_policy: sometimes\n", text.replace(DENY_ALL, "")))
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(authz(&server, &token).await, 200, "the broken file left the rules in force");
     assert!(server.stderr().contains("configuration not reloaded"), "{}", server.stderr());
