@@ -82,11 +82,12 @@ struct Line<'a> {
     detail: &'a AuditEvent<'a>,
 }
 
-/// Where audit lines go: a file, or nowhere.
+/// Where audit lines go: a file, standard output, both, or nowhere.
 #[derive(Debug)]
 pub struct AuditLog {
     path: Option<PathBuf>,
     file: Mutex<Option<File>>,
+    stdout: bool,
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
@@ -100,7 +101,14 @@ fn open_append(path: &Path) -> std::io::Result<File> {
 impl AuditLog {
     /// No audit log.
     pub fn disabled() -> Self {
-        Self { path: None, file: Mutex::new(None) }
+        Self { path: None, file: Mutex::new(None), stdout: false }
+    }
+
+    /// Also writes every event to standard output.
+    #[must_use]
+    pub fn with_stdout(mut self) -> Self {
+        self.stdout = true;
+        self
     }
 
     /// Appends to `path` (created with mode 0600).
@@ -109,7 +117,7 @@ impl AuditLog {
     /// When the file cannot be opened for appending.
     pub fn to_file(path: &Path) -> std::io::Result<Self> {
         let file = open_append(path)?;
-        Ok(Self { path: Some(path.to_owned()), file: Mutex::new(Some(file)) })
+        Ok(Self { path: Some(path.to_owned()), file: Mutex::new(Some(file)), stdout: false })
     }
 
     /// Reopens the file (after log rotation moved it away).
@@ -129,12 +137,22 @@ impl AuditLog {
     /// the request.
     pub fn record(&self, now: Timestamp, event: AuditKind, detail: &AuditEvent<'_>) {
         let Ok(mut slot) = self.file.lock() else { return };
-        let Some(file) = slot.as_mut() else { return };
+        if slot.is_none() && !self.stdout {
+            return;
+        }
         let line = Line { time: now.rfc3339(), event, detail };
         let Ok(mut bytes) = serde_json::to_vec(&line) else { return };
         bytes.push(b'\n');
-        if let Err(e) = file.write_all(&bytes) {
-            warn!(error = %e, "writing the audit log failed");
+        if let Some(file) = slot.as_mut() {
+            if let Err(e) = file.write_all(&bytes) {
+                warn!(error = %e, "writing the audit log failed");
+            }
+        }
+        if self.stdout {
+            // One write of the whole line, so lines from concurrent requests never interleave.
+            if let Err(e) = std::io::stdout().lock().write_all(&bytes) {
+                warn!(error = %e, "writing audit events to standard output failed");
+            }
         }
     }
 }

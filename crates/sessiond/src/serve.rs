@@ -95,6 +95,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         Some(path) => AuditLog::to_file(path).with_context(|| format!("opening audit log {}", path.display()))?,
         None => AuditLog::disabled(),
     };
+    let audit = if config.audit_stdout { audit.with_stdout() } else { audit };
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;

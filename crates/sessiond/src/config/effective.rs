@@ -204,6 +204,7 @@ struct Log {
 #[derive(Serialize)]
 struct Audit {
     path: Option<String>,
+    stdout: bool,
 }
 
 #[derive(Serialize)]
@@ -280,7 +281,7 @@ impl From<&Config> for Effective {
                 ban_time: format_duration(config.regulation.ban_time),
             },
             log: Log { level: config.log.level.clone(), format: config.log.format.as_str() },
-            audit: Audit { path: config.audit_path.as_deref().map(path) },
+            audit: Audit { path: config.audit_path.as_deref().map(path), stdout: config.audit_stdout },
             access_control: AccessControl::from(&config.access_control),
         }
     }

@@ -259,6 +259,9 @@ pub(super) struct Audit {
     /// File to which audit events are appended as JSON lines. Default: no audit log.
     /// Env: `SESSIOND__AUDIT__PATH`.
     pub(super) path: Option<PathBuf>,
+    /// Also write audit events to standard output (for containers). Default: `false`.
+    /// Env: `SESSIOND__AUDIT__STDOUT`.
+    pub(super) stdout: Option<bool>,
 }
 
 /// `access_control`.

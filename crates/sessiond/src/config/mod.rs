@@ -60,6 +60,8 @@ pub(crate) struct Config {
     pub(crate) log: LogConfig,
     /// Where audit events are appended as JSON lines; no audit log when `None` (key `audit.path`).
     pub(crate) audit_path: Option<PathBuf>,
+    /// Whether audit events also go to standard output (key `audit.stdout`).
+    pub(crate) audit_stdout: bool,
     /// Access rules for forward auth (key `access_control`); deny everything by default.
     pub(crate) access_control: AccessControl,
     /// The configuration file that was read, if any (for messages).

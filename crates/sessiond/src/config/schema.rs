@@ -122,7 +122,7 @@ pub(super) static ROOT: Node = Section(&[
     ("users", Section(&[("file", Leaf(Str))])),
     ("regulation", Section(&[("max_retries", Leaf(Int)), ("find_time", Leaf(Duration)), ("ban_time", Leaf(Duration))])),
     ("log", Section(&[("level", Leaf(Str)), ("format", Leaf(Str))])),
-    ("audit", Section(&[("path", Leaf(Str))])),
+    ("audit", Section(&[("path", Leaf(Str)), ("stdout", Leaf(Bool))])),
     ("access_control", Section(&[("default_policy", Leaf(Str)), ("rules", Items(&ACCESS_RULE))])),
 ]);
 

@@ -84,6 +84,7 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
     };
     let regulation = regulation(&raw.regulation.unwrap_or_default())?;
     let log = log(raw.log.unwrap_or_default())?;
+    let audit_stdout = raw.audit.as_ref().and_then(|a| a.stdout).unwrap_or(false);
     let audit_path = raw.audit.and_then(|a| a.path).map(|p| non_empty_path("audit.path", p)).transpose()?;
     let access_control = access_control(raw.access_control.unwrap_or_default())?;
     Ok(Config {
@@ -97,6 +98,7 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
         regulation,
         log,
         audit_path,
+        audit_stdout,
         access_control,
         source: None,
     })
