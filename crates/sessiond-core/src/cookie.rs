@@ -92,10 +92,7 @@ impl CookieSpec {
     /// browser we serve honours `Max-Age`. `value` must consist of cookie octets (our tokens
     /// are base64url, which does); see [`is_cookie_value`].
     pub fn set_cookie(&self, value: &str, max_age: Option<Duration>) -> String {
-        debug_assert!(
-            is_cookie_value(value.as_bytes()),
-            "cookie values must be cookie octets"
-        );
+        debug_assert!(is_cookie_value(value.as_bytes()), "cookie values must be cookie octets");
         let max_age = if self.persistent { max_age } else { None };
         self.write(value, max_age)
     }
@@ -111,10 +108,7 @@ impl CookieSpec {
 
     /// The same spec for the companion cookie `<name><suffix>` (`_flash`, `_authn`, `_jwt`).
     pub fn companion(&self, suffix: &str) -> CookieSpec {
-        CookieSpec {
-            name: format!("{}{suffix}", self.name),
-            ..self.clone()
-        }
+        CookieSpec { name: format!("{}{suffix}", self.name), ..self.clone() }
     }
 
     fn write(&self, value: &str, max_age: Option<Duration>) -> String {
@@ -158,9 +152,7 @@ pub enum CookieParseError {
 /// Whether `value` consists only of RFC 6265 cookie octets: visible ASCII except `"`, `,`, `;`
 /// and `\`. The empty value qualifies.
 pub fn is_cookie_value(value: &[u8]) -> bool {
-    value
-        .iter()
-        .all(|&b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E))
+    value.iter().all(|&b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E))
 }
 
 fn trim_ows(mut bytes: &[u8]) -> &[u8] {
@@ -203,18 +195,14 @@ pub fn find_cookie<'a>(
             if let [b'"', inner @ .., b'"'] = value {
                 value = inner;
             }
-            let invalid = || CookieParseError::InvalidValue {
-                name: name.to_owned(),
-            };
+            let invalid = || CookieParseError::InvalidValue { name: name.to_owned() };
             if !is_cookie_value(value) {
                 return Err(invalid());
             }
             let value = std::str::from_utf8(value).map_err(|_| invalid())?;
             match found {
                 Some(previous) if previous != value => {
-                    return Err(CookieParseError::Duplicate {
-                        name: name.to_owned(),
-                    });
+                    return Err(CookieParseError::Duplicate { name: name.to_owned() });
                 }
                 _ => found = Some(value),
             }
@@ -234,9 +222,7 @@ pub enum CookieNameError {
         name: String,
     },
     /// The name is longer than [`MAX_COOKIE_NAME_LEN`].
-    #[error(
-        "invalid cookie name {name:?}: it is {len} characters long; at most {MAX_COOKIE_NAME_LEN} are allowed"
-    )]
+    #[error("invalid cookie name {name:?}: it is {len} characters long; at most {MAX_COOKIE_NAME_LEN} are allowed")]
     TooLong {
         /// The name as given.
         name: String,
@@ -283,9 +269,7 @@ pub enum CookieNameError {
         name: String,
     },
     /// A name ending like one of our companion cookies.
-    #[error(
-        "invalid cookie name {name:?}: names ending in {suffix:?} would collide with sessiond's companion cookies"
-    )]
+    #[error("invalid cookie name {name:?}: names ending in {suffix:?} would collide with sessiond's companion cookies")]
     ReservedSuffix {
         /// The name as given.
         name: String,
@@ -315,9 +299,7 @@ fn is_token_char(c: char) -> bool {
 }
 
 fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
-    text.as_bytes()
-        .get(..prefix.len())
-        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
+    text.as_bytes().get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
@@ -339,11 +321,7 @@ fn ends_with_ignore_case(text: &str, suffix: &str) -> bool {
 ///
 /// # Errors
 /// [`CookieNameError`] carrying the name and the reason.
-pub fn validate_cookie_name(
-    name: &str,
-    secure: bool,
-    domain: Option<&str>,
-) -> Result<(), CookieNameError> {
+pub fn validate_cookie_name(name: &str, secure: bool, domain: Option<&str>) -> Result<(), CookieNameError> {
     let owned = || name.to_owned();
     if name.is_empty() {
         return Err(CookieNameError::Empty { name: owned() });
@@ -353,26 +331,17 @@ pub fn validate_cookie_name(
     }
     // Only ASCII is left, so bytes are characters.
     if name.len() > MAX_COOKIE_NAME_LEN {
-        return Err(CookieNameError::TooLong {
-            name: owned(),
-            len: name.len(),
-        });
+        return Err(CookieNameError::TooLong { name: owned(), len: name.len() });
     }
     if name.eq_ignore_ascii_case("iPlanetDirectoryPro") {
         return Err(CookieNameError::Reserved { name: owned() });
     }
     if starts_with_ignore_case(name, "__host") {
         if !name.starts_with("__Host-") {
-            return Err(CookieNameError::PrefixCase {
-                name: owned(),
-                prefix: "__Host-",
-            });
+            return Err(CookieNameError::PrefixCase { name: owned(), prefix: "__Host-" });
         }
         if !secure {
-            return Err(CookieNameError::PrefixRequiresSecure {
-                name: owned(),
-                prefix: "__Host-",
-            });
+            return Err(CookieNameError::PrefixRequiresSecure { name: owned(), prefix: "__Host-" });
         }
         if domain.is_some() {
             return Err(CookieNameError::HostPrefixWithDomain { name: owned() });
@@ -380,26 +349,14 @@ pub fn validate_cookie_name(
     }
     if starts_with_ignore_case(name, "__secure-") {
         if !name.starts_with("__Secure-") {
-            return Err(CookieNameError::PrefixCase {
-                name: owned(),
-                prefix: "__Secure-",
-            });
+            return Err(CookieNameError::PrefixCase { name: owned(), prefix: "__Secure-" });
         }
         if !secure {
-            return Err(CookieNameError::PrefixRequiresSecure {
-                name: owned(),
-                prefix: "__Secure-",
-            });
+            return Err(CookieNameError::PrefixRequiresSecure { name: owned(), prefix: "__Secure-" });
         }
     }
-    if let Some(suffix) = RESERVED_SUFFIXES
-        .into_iter()
-        .find(|s| ends_with_ignore_case(name, s))
-    {
-        return Err(CookieNameError::ReservedSuffix {
-            name: owned(),
-            suffix,
-        });
+    if let Some(suffix) = RESERVED_SUFFIXES.into_iter().find(|s| ends_with_ignore_case(name, s)) {
+        return Err(CookieNameError::ReservedSuffix { name: owned(), suffix });
     }
     Ok(())
 }
@@ -480,27 +437,16 @@ pub(crate) fn parse_host(text: &str) -> Option<Host> {
 ///
 /// # Errors
 /// [`CookieDomainError`] carrying the domain as given.
-pub fn validate_cookie_domain(
-    domain: &str,
-    portal_host: &str,
-) -> Result<String, CookieDomainError> {
+pub fn validate_cookie_domain(domain: &str, portal_host: &str) -> Result<String, CookieDomainError> {
     let given = || domain.to_owned();
     let lower = domain.to_lowercase();
     let bare = lower.strip_prefix('.').unwrap_or(&lower);
     if bare.is_empty() {
         return Err(CookieDomainError::Empty { domain: given() });
     }
-    let invalid = |reason| CookieDomainError::Invalid {
-        domain: given(),
-        reason,
-    };
-    if bare
-        .chars()
-        .any(|c| c.is_ascii() && !(c.is_ascii_alphanumeric() || "-._:[]".contains(c)))
-    {
-        return Err(invalid(
-            "only letters, digits, '-', '.' and '_' are allowed in a domain",
-        ));
+    let invalid = |reason| CookieDomainError::Invalid { domain: given(), reason };
+    if bare.chars().any(|c| c.is_ascii() && !(c.is_ascii_alphanumeric() || "-._:[]".contains(c))) {
+        return Err(invalid("only letters, digits, '-', '.' and '_' are allowed in a domain"));
     }
     let portal = parse_host(&portal_host.to_lowercase());
     let normalised = match parse_host(bare) {
@@ -510,17 +456,12 @@ pub fn validate_cookie_domain(
             return if portal.as_ref() == Some(&ip) {
                 Ok(ip.to_string())
             } else {
-                Err(CookieDomainError::IpNotPortal {
-                    domain: given(),
-                    portal_host: portal_host.to_owned(),
-                })
+                Err(CookieDomainError::IpNotPortal { domain: given(), portal_host: portal_host.to_owned() })
             };
         }
     };
     if normalised.split('.').any(str::is_empty) {
-        return Err(invalid(
-            "it has an empty label (two dots in a row, or a trailing dot)",
-        ));
+        return Err(invalid("it has an empty label (two dots in a row, or a trailing dot)"));
     }
     let portal_domain = match &portal {
         Some(Host::Domain(d)) => Some(d.as_str()),
@@ -537,19 +478,13 @@ pub fn validate_cookie_domain(
     }
     match portal_domain {
         Some(host) if domain_matches(host, &normalised) => Ok(normalised),
-        _ => Err(CookieDomainError::PortalOutside {
-            domain: given(),
-            portal_host: portal_host.to_owned(),
-        }),
+        _ => Err(CookieDomainError::PortalOutside { domain: given(), portal_host: portal_host.to_owned() }),
     }
 }
 
 fn is_ip_literal(host: &str) -> bool {
     host.parse::<IpAddr>().is_ok()
-        || host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .is_some_and(|h| h.parse::<IpAddr>().is_ok())
+        || host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).is_some_and(|h| h.parse::<IpAddr>().is_ok())
 }
 
 /// RFC 6265 §5.1.3 domain matching, ASCII case-insensitive: `host` is `domain`, or a host name
@@ -567,9 +502,7 @@ pub fn domain_matches(host: &str, domain: &str) -> bool {
         return false;
     };
     host_b.get(split) == Some(&b'.')
-        && host_b
-            .get(split + 1..)
-            .is_some_and(|tail| tail.eq_ignore_ascii_case(domain_b))
+        && host_b.get(split + 1..).is_some_and(|tail| tail.eq_ignore_ascii_case(domain_b))
         && !is_ip_literal(host)
 }
 
@@ -620,38 +553,20 @@ mod tests {
 
     #[test]
     fn set_cookie_leaves_out_what_does_not_apply() {
-        let bare = CookieSpec {
-            domain: None,
-            secure: false,
-            http_only: false,
-            same_site: SameSite::Strict,
-            ..spec()
-        };
+        let bare = CookieSpec { domain: None, secure: false, http_only: false, same_site: SameSite::Strict, ..spec() };
         assert_eq!(
             bare.set_cookie("tok", Some(Duration::from_secs(5))),
             "sd_4f9c2a7e=tok; Path=/; Max-Age=5; SameSite=Strict"
         );
-        let none = CookieSpec {
-            same_site: SameSite::None,
-            ..spec()
-        };
-        assert!(
-            none.set_cookie("tok", None)
-                .ends_with("; Secure; SameSite=None")
-        );
+        let none = CookieSpec { same_site: SameSite::None, ..spec() };
+        assert!(none.set_cookie("tok", None).ends_with("; Secure; SameSite=None"));
     }
 
     #[test]
     fn browser_session_cookie_has_no_max_age() {
-        let session_only = CookieSpec {
-            persistent: false,
-            ..spec()
-        };
+        let session_only = CookieSpec { persistent: false, ..spec() };
         let header = session_only.set_cookie("tok", Some(Duration::from_secs(3600)));
-        assert_eq!(
-            header,
-            "sd_4f9c2a7e=tok; Path=/; Domain=example.com; HttpOnly; Secure; SameSite=Lax"
-        );
+        assert_eq!(header, "sd_4f9c2a7e=tok; Path=/; Domain=example.com; HttpOnly; Secure; SameSite=Lax");
         assert!(!header.contains("Expires"));
     }
 
@@ -662,11 +577,7 @@ mod tests {
 
     #[test]
     fn max_age_is_whole_seconds() {
-        assert!(
-            spec()
-                .set_cookie("t", Some(Duration::from_millis(1999)))
-                .contains("; Max-Age=1;")
-        );
+        assert!(spec().set_cookie("t", Some(Duration::from_millis(1999))).contains("; Max-Age=1;"));
     }
 
     #[test]
@@ -679,27 +590,14 @@ mod tests {
 
     #[test]
     fn delete_cookie_has_max_age_zero_even_for_browser_session_cookies() {
-        let session_only = CookieSpec {
-            persistent: false,
-            domain: None,
-            ..spec()
-        };
-        assert_eq!(
-            session_only.delete_cookie(),
-            "sd_4f9c2a7e=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax"
-        );
+        let session_only = CookieSpec { persistent: false, domain: None, ..spec() };
+        assert_eq!(session_only.delete_cookie(), "sd_4f9c2a7e=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Lax");
     }
 
     #[test]
     fn companion_keeps_attributes_and_appends_suffix() {
         let flash = spec().companion(FLASH_SUFFIX);
-        assert_eq!(
-            flash,
-            CookieSpec {
-                name: "sd_4f9c2a7e_flash".into(),
-                ..spec()
-            }
-        );
+        assert_eq!(flash, CookieSpec { name: "sd_4f9c2a7e_flash".into(), ..spec() });
         assert_eq!(spec().companion(AUTHN_SUFFIX).name, "sd_4f9c2a7e_authn");
         assert_eq!(spec().companion(JWT_SUFFIX).name, "sd_4f9c2a7e_jwt");
     }
@@ -717,18 +615,12 @@ mod tests {
     #[test]
     fn name_must_match_exactly() {
         assert_eq!(find(&[b"sd_flash=x; SD=y; xsd=z"], "sd").unwrap(), None);
-        assert_eq!(
-            find(&[b"sd_flash=x; sd=tok"], "sd_flash").unwrap(),
-            Some("x")
-        );
+        assert_eq!(find(&[b"sd_flash=x; sd=tok"], "sd_flash").unwrap(), Some("x"));
     }
 
     #[test]
     fn spaces_and_tabs_around_pairs_are_trimmed() {
-        assert_eq!(
-            find(&[b"  a=1 ;\tsd=tok\t ; b=2"], "sd").unwrap(),
-            Some("tok")
-        );
+        assert_eq!(find(&[b"  a=1 ;\tsd=tok\t ; b=2"], "sd").unwrap(), Some("tok"));
         assert_eq!(find(&[b"sd = tok"], "sd").unwrap(), Some("tok"));
     }
 
@@ -747,10 +639,7 @@ mod tests {
             Err(CookieParseError::InvalidValue { name: "sd".into() }),
             "only one pair is removed; the inner quotes are not cookie octets"
         );
-        assert_eq!(
-            find(&[b"sd=\"tok"], "sd"),
-            Err(CookieParseError::InvalidValue { name: "sd".into() })
-        );
+        assert_eq!(find(&[b"sd=\"tok"], "sd"), Err(CookieParseError::InvalidValue { name: "sd".into() }));
     }
 
     #[test]
@@ -773,31 +662,15 @@ mod tests {
     fn our_value_with_non_utf8_or_forbidden_bytes_is_invalid() {
         let invalid = Err(CookieParseError::InvalidValue { name: "sd".into() });
         assert_eq!(find(&[b"sd=to\xffk"], "sd"), invalid);
-        for bad in [
-            &b"sd=a,b"[..],
-            b"sd=a\\b",
-            b"sd=a\"b",
-            b"sd=a b",
-            b"sd=a\x01b",
-            b"sd=a\x7fb",
-            b"sd=caf\xc3\xa9",
-        ] {
-            assert_eq!(
-                find(&[bad], "sd"),
-                invalid,
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
+        for bad in [&b"sd=a,b"[..], b"sd=a\\b", b"sd=a\"b", b"sd=a b", b"sd=a\x01b", b"sd=a\x7fb", b"sd=caf\xc3\xa9"] {
+            assert_eq!(find(&[bad], "sd"), invalid, "{}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
     fn our_cookie_twice_with_same_value_is_fine() {
         assert_eq!(find(&[b"sd=tok; a=1; sd=tok"], "sd").unwrap(), Some("tok"));
-        assert_eq!(
-            find(&[b"sd=tok", b"sd=\"tok\""], "sd").unwrap(),
-            Some("tok")
-        );
+        assert_eq!(find(&[b"sd=tok", b"sd=\"tok\""], "sd").unwrap(), Some("tok"));
     }
 
     #[test]
@@ -810,10 +683,7 @@ mod tests {
     #[test]
     fn several_header_values_are_read_as_one() {
         assert_eq!(find(&[b"a=1", b"b=2; sd=tok"], "sd").unwrap(), Some("tok"));
-        assert_eq!(
-            find(&[b"sd=one", b"sd=two"], "sd"),
-            Err(CookieParseError::Duplicate { name: "sd".into() })
-        );
+        assert_eq!(find(&[b"sd=one", b"sd=two"], "sd"), Err(CookieParseError::Duplicate { name: "sd".into() }));
     }
 
     #[test]
@@ -832,47 +702,23 @@ mod tests {
 
     #[test]
     fn ordinary_names_are_accepted() {
-        for name in [
-            "sd_4f9c2a7e",
-            "session",
-            "a",
-            "SESSION-ID.v2",
-            "x!#$%&'*+-.^_`|~",
-            &"a".repeat(64),
-        ] {
-            assert_eq!(
-                validate_cookie_name(name, false, Some("example.com")),
-                Ok(()),
-                "{name}"
-            );
+        for name in ["sd_4f9c2a7e", "session", "a", "SESSION-ID.v2", "x!#$%&'*+-.^_`|~", &"a".repeat(64)] {
+            assert_eq!(validate_cookie_name(name, false, Some("example.com")), Ok(()), "{name}");
         }
     }
 
     #[test]
     fn empty_name_is_refused() {
-        assert_eq!(
-            name_err(""),
-            CookieNameError::Empty {
-                name: String::new()
-            }
-        );
+        assert_eq!(name_err(""), CookieNameError::Empty { name: String::new() });
     }
 
     #[test]
     fn long_name_is_refused() {
         let name = "a".repeat(65);
-        assert_eq!(
-            name_err(&name),
-            CookieNameError::TooLong {
-                name: name.clone(),
-                len: 65
-            }
-        );
+        assert_eq!(name_err(&name), CookieNameError::TooLong { name: name.clone(), len: 65 });
         assert_eq!(
             name_err(&name).to_string(),
-            format!(
-                "invalid cookie name \"{name}\": it is 65 characters long; at most 64 are allowed"
-            )
+            format!("invalid cookie name \"{name}\": it is 65 characters long; at most 64 are allowed")
         );
     }
 
@@ -883,18 +729,11 @@ mod tests {
             "invalid cookie name \"a b\": contains ' ' which is not allowed in a cookie name"
         );
         for ch in [
-            '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}',
-            ' ', '\t', '\0', '\x7f', '\n', 'é',
+            '(', ')', '<', '>', '@', ',', ';', ':', '\\', '"', '/', '[', ']', '?', '=', '{', '}', ' ', '\t', '\0',
+            '\x7f', '\n', 'é',
         ] {
             let name = format!("sd{ch}x");
-            assert_eq!(
-                name_err(&name),
-                CookieNameError::ForbiddenChar {
-                    name: name.clone(),
-                    ch
-                },
-                "{name:?}"
-            );
+            assert_eq!(name_err(&name), CookieNameError::ForbiddenChar { name: name.clone(), ch }, "{name:?}");
         }
     }
 
@@ -903,59 +742,32 @@ mod tests {
         assert_eq!(validate_cookie_name("__Host-sd", true, None), Ok(()));
         assert_eq!(
             validate_cookie_name("__Host-sd", false, None),
-            Err(CookieNameError::PrefixRequiresSecure {
-                name: "__Host-sd".into(),
-                prefix: "__Host-"
-            })
+            Err(CookieNameError::PrefixRequiresSecure { name: "__Host-sd".into(), prefix: "__Host-" })
         );
         assert_eq!(
             validate_cookie_name("__Host-sd", true, Some("example.com")),
-            Err(CookieNameError::HostPrefixWithDomain {
-                name: "__Host-sd".into()
-            })
+            Err(CookieNameError::HostPrefixWithDomain { name: "__Host-sd".into() })
         );
     }
 
     #[test]
     fn secure_prefix_needs_secure() {
-        assert_eq!(
-            validate_cookie_name("__Secure-sd", true, Some("example.com")),
-            Ok(())
-        );
+        assert_eq!(validate_cookie_name("__Secure-sd", true, Some("example.com")), Ok(()));
         assert_eq!(
             validate_cookie_name("__Secure-sd", false, None),
-            Err(CookieNameError::PrefixRequiresSecure {
-                name: "__Secure-sd".into(),
-                prefix: "__Secure-"
-            })
+            Err(CookieNameError::PrefixRequiresSecure { name: "__Secure-sd".into(), prefix: "__Secure-" })
         );
     }
 
     #[test]
     fn prefixes_in_other_letter_case_are_refused() {
-        for name in [
-            "__HOST-sd",
-            "__host-sd",
-            "__HoSt-sd",
-            "__Hostsd",
-            "__HOSTsd",
-        ] {
-            assert_eq!(
-                name_err(name),
-                CookieNameError::PrefixCase {
-                    name: name.into(),
-                    prefix: "__Host-"
-                },
-                "{name}"
-            );
+        for name in ["__HOST-sd", "__host-sd", "__HoSt-sd", "__Hostsd", "__HOSTsd"] {
+            assert_eq!(name_err(name), CookieNameError::PrefixCase { name: name.into(), prefix: "__Host-" }, "{name}");
         }
         for name in ["__SECURE-sd", "__secure-sd"] {
             assert_eq!(
                 name_err(name),
-                CookieNameError::PrefixCase {
-                    name: name.into(),
-                    prefix: "__Secure-"
-                },
+                CookieNameError::PrefixCase { name: name.into(), prefix: "__Secure-" },
                 "{name}"
             );
         }
@@ -975,32 +787,15 @@ mod tests {
     #[test]
     fn forgerock_cookie_name_is_refused() {
         for name in ["iPlanetDirectoryPro", "iplanetdirectorypro"] {
-            assert_eq!(
-                name_err(name),
-                CookieNameError::Reserved { name: name.into() }
-            );
+            assert_eq!(name_err(name), CookieNameError::Reserved { name: name.into() });
         }
-        assert_eq!(
-            validate_cookie_name("iPlanetDirectoryPro2", true, None),
-            Ok(())
-        );
+        assert_eq!(validate_cookie_name("iPlanetDirectoryPro2", true, None), Ok(()));
     }
 
     #[test]
     fn names_ending_in_companion_suffixes_are_refused() {
-        for (name, suffix) in [
-            ("sd_flash", "_flash"),
-            ("sd_authn", "_authn"),
-            ("x_jwt", "_jwt"),
-            ("x_JWT", "_jwt"),
-        ] {
-            assert_eq!(
-                name_err(name),
-                CookieNameError::ReservedSuffix {
-                    name: name.into(),
-                    suffix
-                }
-            );
+        for (name, suffix) in [("sd_flash", "_flash"), ("sd_authn", "_authn"), ("x_jwt", "_jwt"), ("x_JWT", "_jwt")] {
+            assert_eq!(name_err(name), CookieNameError::ReservedSuffix { name: name.into(), suffix });
         }
         assert_eq!(validate_cookie_name("sd_jwt2", true, None), Ok(()));
         assert_eq!(validate_cookie_name("sdjwt", true, None), Ok(()));
@@ -1017,16 +812,10 @@ mod tests {
         let a = default_cookie_name();
         assert_eq!(a.len(), 11);
         assert!(a.starts_with("sd_"));
-        assert!(
-            a[3..]
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
-            "{a}"
-        );
+        assert!(a[3..].chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)), "{a}");
         assert_eq!(validate_cookie_name(&a, false, None), Ok(()));
         // 32 random bits: twenty draws all equal would mean no randomness at all.
-        let draws: std::collections::HashSet<String> =
-            (0..20).map(|_| default_cookie_name()).collect();
+        let draws: std::collections::HashSet<String> = (0..20).map(|_| default_cookie_name()).collect();
         assert!(draws.len() > 1);
     }
 
@@ -1034,18 +823,9 @@ mod tests {
 
     #[test]
     fn domain_is_normalised() {
-        assert_eq!(
-            validate_cookie_domain("example.com", "auth.example.com").unwrap(),
-            "example.com"
-        );
-        assert_eq!(
-            validate_cookie_domain(".Example.COM", "auth.example.com").unwrap(),
-            "example.com"
-        );
-        assert_eq!(
-            validate_cookie_domain("auth.example.com", "auth.example.com").unwrap(),
-            "auth.example.com"
-        );
+        assert_eq!(validate_cookie_domain("example.com", "auth.example.com").unwrap(), "example.com");
+        assert_eq!(validate_cookie_domain(".Example.COM", "auth.example.com").unwrap(), "example.com");
+        assert_eq!(validate_cookie_domain("auth.example.com", "auth.example.com").unwrap(), "auth.example.com");
         assert_eq!(
             validate_cookie_domain("bücher.example", "login.xn--bcher-kva.example").unwrap(),
             "xn--bcher-kva.example"
@@ -1055,10 +835,7 @@ mod tests {
     #[test]
     fn empty_domain_is_refused() {
         for d in ["", "."] {
-            assert_eq!(
-                validate_cookie_domain(d, "example.com"),
-                Err(CookieDomainError::Empty { domain: d.into() })
-            );
+            assert_eq!(validate_cookie_domain(d, "example.com"), Err(CookieDomainError::Empty { domain: d.into() }));
         }
     }
 
@@ -1072,14 +849,7 @@ mod tests {
 
     #[test]
     fn malformed_domains_are_refused() {
-        for d in [
-            "exa mple.com",
-            "example.com/",
-            "ex%41mple.com",
-            "a..example.com",
-            "example.com.",
-            "exa@mple.com",
-        ] {
+        for d in ["exa mple.com", "example.com/", "ex%41mple.com", "a..example.com", "example.com.", "exa@mple.com"] {
             assert!(
                 matches!(validate_cookie_domain(d, "auth.example.com"), Err(CookieDomainError::Invalid { ref domain, .. }) if domain == d),
                 "{d}"
@@ -1102,41 +872,25 @@ mod tests {
             );
         }
         assert_eq!(
-            validate_cookie_domain("com", "example.com")
-                .unwrap_err()
-                .to_string(),
+            validate_cookie_domain("com", "example.com").unwrap_err().to_string(),
             "invalid cookie domain \"com\": it is a public suffix; browsers refuse such cookies, so use the portal's own domain"
         );
     }
 
     #[test]
     fn registrable_domains_under_public_suffixes_are_accepted() {
-        assert_eq!(
-            validate_cookie_domain("example.co.uk", "auth.example.co.uk").unwrap(),
-            "example.co.uk"
-        );
-        assert_eq!(
-            validate_cookie_domain("me.github.io", "me.github.io").unwrap(),
-            "me.github.io"
-        );
+        assert_eq!(validate_cookie_domain("example.co.uk", "auth.example.co.uk").unwrap(), "example.co.uk");
+        assert_eq!(validate_cookie_domain("me.github.io", "me.github.io").unwrap(), "me.github.io");
     }
 
     #[test]
     fn unlisted_single_label_is_accepted_only_as_the_portal_host() {
-        assert_eq!(
-            validate_cookie_domain("localhost", "localhost").unwrap(),
-            "localhost"
-        );
+        assert_eq!(validate_cookie_domain("localhost", "localhost").unwrap(), "localhost");
         assert_eq!(
             validate_cookie_domain("corp", "auth.corp"),
-            Err(CookieDomainError::PublicSuffix {
-                domain: "corp".into()
-            })
+            Err(CookieDomainError::PublicSuffix { domain: "corp".into() })
         );
-        assert_eq!(
-            validate_cookie_domain("auth.corp", "auth.corp").unwrap(),
-            "auth.corp"
-        );
+        assert_eq!(validate_cookie_domain("auth.corp", "auth.corp").unwrap(), "auth.corp");
     }
 
     #[test]
@@ -1144,10 +898,7 @@ mod tests {
         for d in ["other.com", "ample.com", "sub.auth.example.com"] {
             assert_eq!(
                 validate_cookie_domain(d, "auth.example.com"),
-                Err(CookieDomainError::PortalOutside {
-                    domain: d.into(),
-                    portal_host: "auth.example.com".into()
-                }),
+                Err(CookieDomainError::PortalOutside { domain: d.into(), portal_host: "auth.example.com".into() }),
                 "{d}"
             );
         }
@@ -1156,26 +907,14 @@ mod tests {
 
     #[test]
     fn ip_domain_only_when_it_is_the_portal_host() {
-        assert_eq!(
-            validate_cookie_domain("127.0.0.1", "127.0.0.1").unwrap(),
-            "127.0.0.1"
-        );
+        assert_eq!(validate_cookie_domain("127.0.0.1", "127.0.0.1").unwrap(), "127.0.0.1");
         assert_eq!(validate_cookie_domain("::1", "[::1]").unwrap(), "[::1]");
         assert_eq!(
             validate_cookie_domain("10.0.0.1", "127.0.0.1"),
-            Err(CookieDomainError::IpNotPortal {
-                domain: "10.0.0.1".into(),
-                portal_host: "127.0.0.1".into()
-            })
+            Err(CookieDomainError::IpNotPortal { domain: "10.0.0.1".into(), portal_host: "127.0.0.1".into() })
         );
-        assert!(matches!(
-            validate_cookie_domain("0.1", "127.0.0.1"),
-            Err(CookieDomainError::IpNotPortal { .. })
-        ));
-        assert!(matches!(
-            validate_cookie_domain("127.0.0.1", "localhost"),
-            Err(CookieDomainError::IpNotPortal { .. })
-        ));
+        assert!(matches!(validate_cookie_domain("0.1", "127.0.0.1"), Err(CookieDomainError::IpNotPortal { .. })));
+        assert!(matches!(validate_cookie_domain("127.0.0.1", "localhost"), Err(CookieDomainError::IpNotPortal { .. })));
     }
 
     // --- domain matching and Secure ---
@@ -1190,10 +929,7 @@ mod tests {
         assert!(!domain_matches("example.com.evil.com", "example.com"));
         assert!(!domain_matches("example.com", "app.example.com"));
         assert!(!domain_matches("com", "example.com"));
-        assert!(
-            !domain_matches("app.example.com", ".example.com"),
-            "callers strip the leading dot"
-        );
+        assert!(!domain_matches("app.example.com", ".example.com"), "callers strip the leading dot");
         assert!(!domain_matches("example.com", ""));
         assert!(!domain_matches("", "example.com"));
     }

@@ -39,15 +39,8 @@ const MONTH: u64 = 30 * DAY;
 const YEAR: u64 = 365 * DAY;
 
 /// The units, largest first: the order [`format_duration`] writes them in.
-const UNITS: [(char, u64); 7] = [
-    ('y', YEAR),
-    ('M', MONTH),
-    ('w', WEEK),
-    ('d', DAY),
-    ('h', HOUR),
-    ('m', MINUTE),
-    ('s', 1),
-];
+const UNITS: [(char, u64); 7] =
+    [('y', YEAR), ('M', MONTH), ('w', WEEK), ('d', DAY), ('h', HOUR), ('m', MINUTE), ('s', 1)];
 
 /// The position of `unit` in [`UNITS`] and its length in seconds.
 fn unit_seconds(unit: &str) -> Option<(usize, u64)> {
@@ -55,11 +48,7 @@ fn unit_seconds(unit: &str) -> Option<(usize, u64)> {
     let (Some(c), None) = (chars.next(), chars.next()) else {
         return None;
     };
-    UNITS
-        .iter()
-        .enumerate()
-        .find(|(_, (u, _))| *u == c)
-        .map(|(i, (_, secs))| (i, *secs))
+    UNITS.iter().enumerate().find(|(_, (u, _))| *u == c).map(|(i, (_, secs))| (i, *secs))
 }
 
 /// Parses a duration in the notation above.
@@ -71,10 +60,7 @@ fn unit_seconds(unit: &str) -> Option<(usize, u64)> {
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     parse_seconds(text.trim())
         .map(Duration::from_secs)
-        .map_err(|reason| DurationError {
-            input: text.to_owned(),
-            reason,
-        })
+        .map_err(|reason| DurationError { input: text.to_owned(), reason })
 }
 
 fn parse_seconds(text: &str) -> Result<u64, String> {
@@ -92,14 +78,10 @@ fn parse_seconds(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut seen = [false; UNITS.len()];
     while !rest.is_empty() {
-        let digits_len = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits_len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         let (digits, after) = rest.split_at(digits_len);
         if digits.is_empty() {
-            let unit_len = after
-                .find(|c: char| !c.is_alphabetic())
-                .unwrap_or(after.len());
+            let unit_len = after.find(|c: char| !c.is_alphabetic()).unwrap_or(after.len());
             return Err(match after.get(..unit_len).filter(|u| !u.is_empty()) {
                 Some(unit) => format!("missing number before unit {unit:?}"),
                 None => {
@@ -111,13 +93,9 @@ fn parse_seconds(text: &str) -> Result<u64, String> {
         if after.starts_with(['.', ',']) {
             return Err("fractional numbers are not allowed; use a smaller unit".into());
         }
-        let unit_len = after
-            .find(|c: char| !c.is_alphabetic())
-            .unwrap_or(after.len());
+        let unit_len = after.find(|c: char| !c.is_alphabetic()).unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
-        let number: u64 = digits
-            .parse()
-            .map_err(|_| "number is too large".to_owned())?;
+        let number: u64 = digits.parse().map_err(|_| "number is too large".to_owned())?;
 
         let secs = if unit.is_empty() {
             if digits.len() != text.len() {
@@ -125,8 +103,7 @@ fn parse_seconds(text: &str) -> Result<u64, String> {
             }
             1
         } else {
-            let (index, secs) =
-                unit_seconds(unit).ok_or_else(|| format!("unknown unit {unit:?}"))?;
+            let (index, secs) = unit_seconds(unit).ok_or_else(|| format!("unknown unit {unit:?}"))?;
             if seen[index] {
                 return Err(format!("unit {unit:?} appears more than once"));
             }
@@ -147,11 +124,7 @@ fn parse_seconds(text: &str) -> Result<u64, String> {
 /// # Errors
 /// [`DurationError`] quoting the input; any negative value other than `-1` is refused.
 pub fn parse_duration_or_disabled(text: &str) -> Result<Option<Duration>, DurationError> {
-    if text.trim() == "-1" {
-        Ok(None)
-    } else {
-        parse_duration(text).map(Some)
-    }
+    if text.trim() == "-1" { Ok(None) } else { parse_duration(text).map(Some) }
 }
 
 /// The canonical text of a duration, largest units first (`1h30m`, `1y2d`, `0s`).
@@ -222,11 +195,9 @@ pub mod serde_text {
         }
 
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
-            u64::try_from(v).map(Duration::from_secs).map_err(|_| {
-                E::custom(format!(
-                    "invalid duration \"{v}\": negative durations are not allowed"
-                ))
-            })
+            u64::try_from(v)
+                .map(Duration::from_secs)
+                .map_err(|_| E::custom(format!("invalid duration \"{v}\": negative durations are not allowed")))
         }
     }
 }
@@ -244,10 +215,7 @@ pub mod serde_text_or_disabled {
     ///
     /// # Errors
     /// Whatever the serializer reports.
-    pub fn serialize<S: Serializer>(
-        d: &Option<Duration>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => serializer.serialize_str(&format_duration(*d)),
             None => serializer.serialize_str("-1"),
@@ -258,9 +226,7 @@ pub mod serde_text_or_disabled {
     ///
     /// # Errors
     /// The [`DurationError`](super::DurationError) text when the value is not a duration.
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
         deserializer.deserialize_any(DisabledVisitor)
     }
 
@@ -270,9 +236,7 @@ pub mod serde_text_or_disabled {
         type Value = Option<Duration>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(
-                "a duration such as \"5m\" or \"1M\", a number of seconds, or -1 to disable",
-            )
+            f.write_str("a duration such as \"5m\" or \"1M\", a number of seconds, or -1 to disable")
         }
 
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<Duration>, E> {
@@ -287,9 +251,7 @@ pub mod serde_text_or_disabled {
             match v {
                 -1 => Ok(None),
                 _ => u64::try_from(v).map(|s| Some(Duration::from_secs(s))).map_err(|_| {
-                    E::custom(format!(
-                        "invalid duration \"{v}\": negative durations other than -1 are not allowed"
-                    ))
+                    E::custom(format!("invalid duration \"{v}\": negative durations other than -1 are not allowed"))
                 }),
             }
         }
@@ -346,10 +308,7 @@ mod tests {
 
     #[test]
     fn error_display_quotes_input_and_reason() {
-        assert_eq!(
-            parse_duration("5x").unwrap_err().to_string(),
-            r#"invalid duration "5x": unknown unit "x""#
-        );
+        assert_eq!(parse_duration("5x").unwrap_err().to_string(), r#"invalid duration "5x": unknown unit "x""#);
     }
 
     #[test]
@@ -368,11 +327,7 @@ mod tests {
     #[test]
     fn unknown_units_are_refused() {
         assert_eq!(reason("5x"), r#"unknown unit "x""#);
-        assert_eq!(
-            reason("5H"),
-            r#"unknown unit "H""#,
-            "units are case-sensitive"
-        );
+        assert_eq!(reason("5H"), r#"unknown unit "H""#, "units are case-sensitive");
         assert_eq!(reason("5ms"), r#"unknown unit "ms""#);
         assert_eq!(reason("5min"), r#"unknown unit "min""#);
         assert_eq!(reason("1h5é"), r#"unknown unit "é""#);
@@ -399,26 +354,14 @@ mod tests {
 
     #[test]
     fn fractional_numbers_are_refused() {
-        assert_eq!(
-            reason("1.5h"),
-            "fractional numbers are not allowed; use a smaller unit"
-        );
-        assert_eq!(
-            reason("1,5h"),
-            "fractional numbers are not allowed; use a smaller unit"
-        );
-        assert_eq!(
-            reason("0.5"),
-            "fractional numbers are not allowed; use a smaller unit"
-        );
+        assert_eq!(reason("1.5h"), "fractional numbers are not allowed; use a smaller unit");
+        assert_eq!(reason("1,5h"), "fractional numbers are not allowed; use a smaller unit");
+        assert_eq!(reason("0.5"), "fractional numbers are not allowed; use a smaller unit");
     }
 
     #[test]
     fn inner_whitespace_is_refused() {
-        assert_eq!(
-            reason("1h 30m"),
-            "whitespace is not allowed inside a duration"
-        );
+        assert_eq!(reason("1h 30m"), "whitespace is not allowed inside a duration");
         assert_eq!(reason("5 m"), "whitespace is not allowed inside a duration");
     }
 
@@ -428,20 +371,14 @@ mod tests {
         assert_eq!(reason("18446744073709551615y"), "duration is too large");
         // Each part fits but the sum does not.
         assert_eq!(reason("18446744073709551615s1m"), "duration is too large");
-        assert_eq!(
-            parse_duration("18446744073709551615").unwrap(),
-            secs(u64::MAX)
-        );
+        assert_eq!(parse_duration("18446744073709551615").unwrap(), secs(u64::MAX));
     }
 
     #[test]
     fn minus_one_means_disabled_only_in_the_disabled_variant() {
         assert_eq!(parse_duration_or_disabled("-1").unwrap(), None);
         assert_eq!(parse_duration_or_disabled(" -1 ").unwrap(), None);
-        assert_eq!(
-            parse_duration_or_disabled("1M").unwrap(),
-            Some(secs(30 * 86_400))
-        );
+        assert_eq!(parse_duration_or_disabled("1M").unwrap(), Some(secs(30 * 86_400)));
         assert_eq!(parse_duration_or_disabled("0").unwrap(), Some(secs(0)));
         for other in ["-2", "-1s", "-01", "-1m"] {
             let err = parse_duration_or_disabled(other).unwrap_err();
@@ -476,55 +413,23 @@ mod tests {
             #[serde(with = "serde_text_or_disabled")]
             remember_me: Option<Duration>,
         }
-        let cfg: Cfg =
-            serde_json::from_str(r#"{"expiration": "1h30m", "remember_me": -1}"#).unwrap();
-        assert_eq!(
-            cfg,
-            Cfg {
-                expiration: secs(5400),
-                remember_me: None
-            }
-        );
+        let cfg: Cfg = serde_json::from_str(r#"{"expiration": "1h30m", "remember_me": -1}"#).unwrap();
+        assert_eq!(cfg, Cfg { expiration: secs(5400), remember_me: None });
         let cfg: Cfg = serde_json::from_str(r#"{"expiration": 300, "remember_me": "1M"}"#).unwrap();
-        assert_eq!(
-            cfg,
-            Cfg {
-                expiration: secs(300),
-                remember_me: Some(secs(30 * 86_400))
-            }
-        );
+        assert_eq!(cfg, Cfg { expiration: secs(300), remember_me: Some(secs(30 * 86_400)) });
         let cfg: Cfg = serde_json::from_str(r#"{"expiration": "0", "remember_me": "-1"}"#).unwrap();
-        assert_eq!(
-            cfg,
-            Cfg {
-                expiration: secs(0),
-                remember_me: None
-            }
-        );
+        assert_eq!(cfg, Cfg { expiration: secs(0), remember_me: None });
 
         assert_eq!(
-            serde_json::to_string(&Cfg {
-                expiration: secs(5400),
-                remember_me: None
-            })
-            .unwrap(),
+            serde_json::to_string(&Cfg { expiration: secs(5400), remember_me: None }).unwrap(),
             r#"{"expiration":"1h30m","remember_me":"-1"}"#
         );
 
-        let err = serde_json::from_str::<Cfg>(r#"{"expiration": "5x", "remember_me": -1}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains(r#"invalid duration "5x": unknown unit "x""#),
-            "{err}"
-        );
-        let err = serde_json::from_str::<Cfg>(r#"{"expiration": -5, "remember_me": -1}"#)
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_str::<Cfg>(r#"{"expiration": "5x", "remember_me": -1}"#).unwrap_err().to_string();
+        assert!(err.contains(r#"invalid duration "5x": unknown unit "x""#), "{err}");
+        let err = serde_json::from_str::<Cfg>(r#"{"expiration": -5, "remember_me": -1}"#).unwrap_err().to_string();
         assert!(err.contains("negative durations are not allowed"), "{err}");
-        let err = serde_json::from_str::<Cfg>(r#"{"expiration": 5, "remember_me": -2}"#)
-            .unwrap_err()
-            .to_string();
+        let err = serde_json::from_str::<Cfg>(r#"{"expiration": 5, "remember_me": -2}"#).unwrap_err().to_string();
         assert!(err.contains("other than -1"), "{err}");
         assert!(serde_json::from_str::<Cfg>(r#"{"expiration": 1.5, "remember_me": -1}"#).is_err());
     }

@@ -140,7 +140,10 @@ mod tests {
         let t0 = Timestamp::from_unix(1_000);
         let id = tickets.issue("main", t0, DEFAULT_TIMEOUT);
         assert_eq!(tickets.check("other", &id, t0), Err(JourneyError::Unknown));
-        assert_eq!(JourneyTickets::new(b"another secret of thirty-two bytes!!!!").check("main", &id, t0), Err(JourneyError::Unknown));
+        assert_eq!(
+            JourneyTickets::new(b"another secret of thirty-two bytes!!!!").check("main", &id, t0),
+            Err(JourneyError::Unknown)
+        );
         let mut raw = URL_SAFE_NO_PAD.decode(&id).unwrap();
         raw[3] ^= 1; // push the deadline around
         assert_eq!(tickets.check("main", &URL_SAFE_NO_PAD.encode(&raw), t0), Err(JourneyError::Unknown));

@@ -86,19 +86,11 @@ impl AllowedRedirect {
     /// [`AllowedRedirectError`] for anything else, including a wildcard over a public suffix
     /// (`*.com`) and an origin with a path, query, fragment or user info.
     pub fn parse(entry: &str) -> Result<Self, AllowedRedirectError> {
-        let fail = |reason| {
-            Err(AllowedRedirectError {
-                entry: entry.to_owned(),
-                reason,
-            })
-        };
+        let fail = |reason| Err(AllowedRedirectError { entry: entry.to_owned(), reason });
         if entry.is_empty() {
             return fail("it is empty");
         }
-        if entry
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
-        {
+        if entry.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
             return fail("it contains whitespace, a control character or a backslash");
         }
         if entry.contains("://") {
@@ -121,12 +113,10 @@ impl AllowedRedirect {
         }
         if let Some(parent) = entry.strip_prefix("*.") {
             return match parse_host(parent) {
-                Some(Host::Domain(d)) if d.split('.').any(str::is_empty) => {
-                    fail("it has an empty label")
-                }
+                Some(Host::Domain(d)) if d.split('.').any(str::is_empty) => fail("it has an empty label"),
                 Some(Host::Domain(d)) => {
-                    let is_public_suffix = psl::suffix(d.as_bytes())
-                        .is_some_and(|s| s.is_known() && s.as_bytes() == d.as_bytes());
+                    let is_public_suffix =
+                        psl::suffix(d.as_bytes()).is_some_and(|s| s.is_known() && s.as_bytes() == d.as_bytes());
                     if is_public_suffix {
                         fail("a wildcard over a public suffix would allow other people's sites")
                     } else {
@@ -141,9 +131,7 @@ impl AllowedRedirect {
             return fail("write a host, *.domain, or scheme://host[:port]");
         }
         match parse_host(entry) {
-            Some(Host::Domain(d)) if d.split('.').any(str::is_empty) => {
-                fail("it has an empty label")
-            }
+            Some(Host::Domain(d)) if d.split('.').any(str::is_empty) => fail("it has an empty label"),
             Some(host) => Ok(Self::Host(host)),
             None => fail("it is not a valid host"),
         }
@@ -153,9 +141,7 @@ impl AllowedRedirect {
     pub fn allows(&self, url: &Url) -> bool {
         match (self, url.host()) {
             (Self::Host(allowed), Some(host)) => host.to_owned() == *allowed,
-            (Self::Subdomains(parent), Some(Host::Domain(host))) => {
-                host != parent && domain_matches(host, parent)
-            }
+            (Self::Subdomains(parent), Some(Host::Domain(host))) => host != parent && domain_matches(host, parent),
             (Self::Origin(origin), Some(_)) => url.origin() == *origin,
             _ => false,
         }
@@ -182,10 +168,7 @@ fn second_byte_decoded(path: &str) -> Option<u8> {
     let mut i = 1;
     loop {
         let (byte, len) = match bytes.get(i)? {
-            b'%' => match bytes
-                .get(i + 1..i + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-            {
+            b'%' => match bytes.get(i + 1..i + 3).and_then(|hex| std::str::from_utf8(hex).ok()) {
                 Some(hex) => match u8::from_str_radix(hex, 16) {
                     Ok(b) => (b, 3),
                     Err(_) => (b'%', 1),
@@ -209,11 +192,7 @@ fn second_byte_decoded(path: &str) -> Option<u8> {
 /// # Errors
 /// [`RedirectError`] for anything that is not an http(s) URL to an allowed host; see the
 /// module documentation for the rules.
-pub fn validate_redirect(
-    rd: &str,
-    base: &Url,
-    policy: &RedirectPolicy,
-) -> Result<Url, RedirectError> {
+pub fn validate_redirect(rd: &str, base: &Url, policy: &RedirectPolicy) -> Result<Url, RedirectError> {
     let refuse = |reason| Err(RedirectError { reason });
     if rd.is_empty() {
         return refuse("the target is empty");
@@ -256,10 +235,7 @@ pub fn validate_redirect(
     let Some(after_slashes) = rest.strip_prefix("//") else {
         return refuse("an absolute target must be written scheme://host");
     };
-    let authority = after_slashes
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default();
+    let authority = after_slashes.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         return refuse("targets with user info are not allowed");
     }
@@ -275,13 +251,8 @@ pub fn validate_redirect(
     let Some(host) = url.host() else {
         return refuse("the target has no host");
     };
-    let allowed_entry = || {
-        policy
-            .allowed
-            .iter()
-            .filter_map(|entry| AllowedRedirect::parse(entry).ok())
-            .any(|entry| entry.allows(&url))
-    };
+    let allowed_entry =
+        || policy.allowed.iter().filter_map(|entry| AllowedRedirect::parse(entry).ok()).any(|entry| entry.allows(&url));
     if in_domains(&host, &policy.domains) || allowed_entry() {
         Ok(url)
     } else {
@@ -347,94 +318,55 @@ mod tests {
 
     #[test]
     fn allows_subdomain_of_cookie_domain_with_query() {
-        assert_eq!(
-            allowed("https://app.example.com/x?y=1"),
-            "https://app.example.com/x?y=1"
-        );
+        assert_eq!(allowed("https://app.example.com/x?y=1"), "https://app.example.com/x?y=1");
     }
 
     #[test]
     fn allows_cookie_domain_itself() {
         assert_eq!(allowed("https://example.com"), "https://example.com/");
-        assert_eq!(
-            allowed("http://example.com:8080/x"),
-            "http://example.com:8080/x"
-        );
+        assert_eq!(allowed("http://example.com:8080/x"), "http://example.com:8080/x");
     }
 
     #[test]
     fn allows_uppercase_scheme_and_host() {
-        assert_eq!(
-            allowed("HTTPS://APP.Example.COM/Path"),
-            "https://app.example.com/Path"
-        );
+        assert_eq!(allowed("HTTPS://APP.Example.COM/Path"), "https://app.example.com/Path");
     }
 
     #[test]
     fn allows_listed_host_exactly() {
         assert_eq!(allowed("https://app.other.org/"), "https://app.other.org/");
-        assert_eq!(
-            refused("https://x.app.other.org/"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://other.org/"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("https://x.app.other.org/"), "the target's host is not allowed");
+        assert_eq!(refused("https://other.org/"), "the target's host is not allowed");
     }
 
     #[test]
     fn allows_wildcard_for_strict_subdomains_only() {
         assert_eq!(allowed("https://a.wild.org/"), "https://a.wild.org/");
         assert_eq!(allowed("https://a.b.wild.org/"), "https://a.b.wild.org/");
-        assert_eq!(
-            refused("https://wild.org/"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://notwild.org/"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("https://wild.org/"), "the target's host is not allowed");
+        assert_eq!(refused("https://notwild.org/"), "the target's host is not allowed");
     }
 
     #[test]
     fn allows_listed_origin_with_port() {
-        assert_eq!(
-            allowed("https://origin.net:8443/cb"),
-            "https://origin.net:8443/cb"
-        );
+        assert_eq!(allowed("https://origin.net:8443/cb"), "https://origin.net:8443/cb");
         assert_eq!(allowed("http://plain.net/x"), "http://plain.net/x");
         assert_eq!(allowed("http://plain.net:80/x"), "http://plain.net/x");
     }
 
     #[test]
     fn origin_entry_requires_same_scheme_host_and_port() {
-        assert_eq!(
-            refused("https://origin.net/cb"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://origin.net:8444/cb"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("http://origin.net:8443/cb"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://plain.net/x"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("https://origin.net/cb"), "the target's host is not allowed");
+        assert_eq!(refused("https://origin.net:8444/cb"), "the target's host is not allowed");
+        assert_eq!(refused("http://origin.net:8443/cb"), "the target's host is not allowed");
+        assert_eq!(refused("https://plain.net/x"), "the target's host is not allowed");
     }
 
     #[test]
     fn host_normalising_into_an_allowed_domain_is_allowed() {
         assert_eq!(allowed("https://example%2ecom/"), "https://example.com/");
         // Fullwidth letters and dot: IDNA maps them to ASCII `example.com`.
-        assert_eq!(
-            allowed("https://\u{ff45}xample\u{ff0e}com/"),
-            "https://example.com/"
-        );
+        assert_eq!(allowed("https://\u{ff45}xample\u{ff0e}com/"), "https://example.com/");
     }
 
     // --- refused before parsing ---
@@ -464,27 +396,14 @@ mod tests {
             "/x\u{7f}",
             "/x\u{85}",
         ] {
-            assert_eq!(
-                refused(rd),
-                "the target contains a control character",
-                "{rd:?}"
-            );
+            assert_eq!(refused(rd), "the target contains a control character", "{rd:?}");
         }
     }
 
     #[test]
     fn refuses_leading_or_trailing_whitespace() {
-        for rd in [
-            " /account",
-            "/account ",
-            " https://example.com",
-            "\u{a0}/account",
-        ] {
-            assert_eq!(
-                refused(rd),
-                "the target starts or ends with whitespace",
-                "{rd:?}"
-            );
+        for rd in [" /account", "/account ", " https://example.com", "\u{a0}/account"] {
+            assert_eq!(refused(rd), "the target starts or ends with whitespace", "{rd:?}");
         }
     }
 
@@ -492,18 +411,9 @@ mod tests {
 
     #[test]
     fn bypass_double_slash_evil_com() {
-        assert_eq!(
-            refused("//evil.com"),
-            "protocol-relative targets are not allowed"
-        );
-        assert_eq!(
-            refused("///evil.com"),
-            "protocol-relative targets are not allowed"
-        );
-        assert_eq!(
-            refused("//example.com"),
-            "protocol-relative targets are not allowed"
-        );
+        assert_eq!(refused("//evil.com"), "protocol-relative targets are not allowed");
+        assert_eq!(refused("///evil.com"), "protocol-relative targets are not allowed");
+        assert_eq!(refused("//example.com"), "protocol-relative targets are not allowed");
     }
 
     #[test]
@@ -519,51 +429,24 @@ mod tests {
 
     #[test]
     fn bypass_https_colon_without_slashes() {
-        assert_eq!(
-            refused("https:evil.com"),
-            "an absolute target must be written scheme://host"
-        );
+        assert_eq!(refused("https:evil.com"), "an absolute target must be written scheme://host");
         // Even towards an allowed host: browsers would resolve it against the current page.
-        assert_eq!(
-            refused("https:example.com"),
-            "an absolute target must be written scheme://host"
-        );
+        assert_eq!(refused("https:example.com"), "an absolute target must be written scheme://host");
     }
 
     #[test]
     fn bypass_https_colon_single_slash() {
-        assert_eq!(
-            refused("https:/evil.com"),
-            "an absolute target must be written scheme://host"
-        );
+        assert_eq!(refused("https:/evil.com"), "an absolute target must be written scheme://host");
     }
 
     #[test]
     fn bypass_percent_encoded_tab_then_slash() {
-        assert_eq!(
-            refused("/%09/evil.com"),
-            "the path decodes to a protocol-relative target"
-        );
-        assert_eq!(
-            refused("/%2F/evil.com"),
-            "the path decodes to a protocol-relative target"
-        );
-        assert_eq!(
-            refused("/%2f%2fevil.com"),
-            "the path decodes to a protocol-relative target"
-        );
-        assert_eq!(
-            refused("/%5Cevil.com"),
-            "the path decodes to a protocol-relative target"
-        );
-        assert_eq!(
-            refused("/%0d%0a/evil.com"),
-            "the path decodes to a protocol-relative target"
-        );
-        assert_eq!(
-            refused("/%20/evil.com"),
-            "the path decodes to a protocol-relative target"
-        );
+        assert_eq!(refused("/%09/evil.com"), "the path decodes to a protocol-relative target");
+        assert_eq!(refused("/%2F/evil.com"), "the path decodes to a protocol-relative target");
+        assert_eq!(refused("/%2f%2fevil.com"), "the path decodes to a protocol-relative target");
+        assert_eq!(refused("/%5Cevil.com"), "the path decodes to a protocol-relative target");
+        assert_eq!(refused("/%0d%0a/evil.com"), "the path decodes to a protocol-relative target");
+        assert_eq!(refused("/%20/evil.com"), "the path decodes to a protocol-relative target");
         // A percent sign that is not an escape is just a path.
         assert_eq!(allowed("/%zz"), "https://auth.example.com/%zz");
         assert_eq!(allowed("/%"), "https://auth.example.com/%");
@@ -571,168 +454,86 @@ mod tests {
 
     #[test]
     fn bypass_tab_or_newline_inside_scheme_or_host() {
-        assert_eq!(
-            refused("java\tscript:alert(1)"),
-            "the target contains a control character"
-        );
-        assert_eq!(
-            refused("https://evil.com\n.example.com"),
-            "the target contains a control character"
-        );
-        assert_eq!(
-            refused("/\n/evil.com"),
-            "the target contains a control character"
-        );
+        assert_eq!(refused("java\tscript:alert(1)"), "the target contains a control character");
+        assert_eq!(refused("https://evil.com\n.example.com"), "the target contains a control character");
+        assert_eq!(refused("/\n/evil.com"), "the target contains a control character");
     }
 
     #[test]
     fn bypass_javascript_scheme() {
-        assert_eq!(
-            refused("javascript:alert(1)"),
-            "only http and https targets are allowed"
-        );
-        assert_eq!(
-            refused("JavaScript://example.com/%0aalert(1)"),
-            "only http and https targets are allowed"
-        );
+        assert_eq!(refused("javascript:alert(1)"), "only http and https targets are allowed");
+        assert_eq!(refused("JavaScript://example.com/%0aalert(1)"), "only http and https targets are allowed");
     }
 
     #[test]
     fn bypass_data_scheme() {
-        assert_eq!(
-            refused("data:text/html,<script>alert(1)</script>"),
-            "only http and https targets are allowed"
-        );
-        assert_eq!(
-            refused("data:text/html;base64,PHNjcmlwdD4="),
-            "only http and https targets are allowed"
-        );
+        assert_eq!(refused("data:text/html,<script>alert(1)</script>"), "only http and https targets are allowed");
+        assert_eq!(refused("data:text/html;base64,PHNjcmlwdD4="), "only http and https targets are allowed");
     }
 
     #[test]
     fn bypass_other_schemes() {
-        for rd in [
-            "ftp://example.com/",
-            "file:///etc/passwd",
-            "vbscript:msgbox",
-            "mailto:a@example.com",
-        ] {
-            assert_eq!(
-                refused(rd),
-                "only http and https targets are allowed",
-                "{rd}"
-            );
+        for rd in ["ftp://example.com/", "file:///etc/passwd", "vbscript:msgbox", "mailto:a@example.com"] {
+            assert_eq!(refused(rd), "only http and https targets are allowed", "{rd}");
         }
     }
 
     #[test]
     fn bypass_example_com_dot_evil_com() {
-        assert_eq!(
-            refused("https://example.com.evil.com"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://example.com%2eevil.com/"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://example.com./"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("https://example.com.evil.com"), "the target's host is not allowed");
+        assert_eq!(refused("https://example.com%2eevil.com/"), "the target's host is not allowed");
+        assert_eq!(refused("https://example.com./"), "the target's host is not allowed");
     }
 
     #[test]
     fn bypass_evilexample_com() {
-        assert_eq!(
-            refused("https://evilexample.com"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://app.evilexample.com"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("https://evilexample.com"), "the target's host is not allowed");
+        assert_eq!(refused("https://app.evilexample.com"), "the target's host is not allowed");
     }
 
     #[test]
     fn bypass_example_com_at_evil_com() {
-        assert_eq!(
-            refused("https://example.com@evil.com"),
-            "targets with user info are not allowed"
-        );
-        assert_eq!(
-            refused("https://@example.com"),
-            "targets with user info are not allowed"
-        );
+        assert_eq!(refused("https://example.com@evil.com"), "targets with user info are not allowed");
+        assert_eq!(refused("https://@example.com"), "targets with user info are not allowed");
     }
 
     #[test]
     fn bypass_user_and_password_on_allowed_host() {
-        assert_eq!(
-            refused("https://user:pw@app.example.com"),
-            "targets with user info are not allowed"
-        );
-        assert_eq!(
-            refused("https://user@app.example.com/"),
-            "targets with user info are not allowed"
-        );
+        assert_eq!(refused("https://user:pw@app.example.com"), "targets with user info are not allowed");
+        assert_eq!(refused("https://user@app.example.com/"), "targets with user info are not allowed");
     }
 
     #[test]
     fn bypass_fragment_at_example_com() {
-        assert_eq!(
-            refused("https://evil.com#@example.com"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("https://evil.com#@example.com"), "the target's host is not allowed");
     }
 
     #[test]
     fn bypass_query_dot_example_com() {
-        assert_eq!(
-            refused("https://evil.com?.example.com"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://evil.com/.example.com"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("https://evil.com?.example.com"), "the target's host is not allowed");
+        assert_eq!(refused("https://evil.com/.example.com"), "the target's host is not allowed");
     }
 
     #[test]
     fn bypass_backslash_at_example_com() {
-        assert_eq!(
-            refused("https://evil.com\\@example.com"),
-            "the target contains a backslash"
-        );
+        assert_eq!(refused("https://evil.com\\@example.com"), "the target contains a backslash");
     }
 
     #[test]
     fn bypass_ipv6_loopback_literal() {
         assert_eq!(refused("http://[::1]"), "the target's host is not allowed");
-        assert_eq!(
-            refused("http://[::1]:8470/"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("http://[::1]:8470/"), "the target's host is not allowed");
     }
 
     #[test]
     fn bypass_ip_addresses_unless_listed() {
-        for rd in [
-            "http://127.0.0.1/",
-            "http://2130706433/",
-            "http://0x7f.1/",
-            "http://169.254.169.254/",
-        ] {
+        for rd in ["http://127.0.0.1/", "http://2130706433/", "http://0x7f.1/", "http://169.254.169.254/"] {
             assert_eq!(refused(rd), "the target's host is not allowed", "{rd}");
         }
-        let listed = RedirectPolicy {
-            domains: vec!["127.0.0.1".into()],
-            allowed: vec!["[::1]".into(), "10.0.0.1".into()],
-        };
+        let listed =
+            RedirectPolicy { domains: vec!["127.0.0.1".into()], allowed: vec!["[::1]".into(), "10.0.0.1".into()] };
         let ok = |rd| validate_redirect(rd, &portal(), &listed).map(|u| u.to_string());
-        assert_eq!(
-            ok("http://127.0.0.1:8470/x").unwrap(),
-            "http://127.0.0.1:8470/x"
-        );
+        assert_eq!(ok("http://127.0.0.1:8470/x").unwrap(), "http://127.0.0.1:8470/x");
         // The URL standard reads these as 127.0.0.1 too; they pass only because it is listed.
         assert_eq!(ok("http://2130706433/").unwrap(), "http://127.0.0.1/");
         assert_eq!(ok("http://[::1]/").unwrap(), "http://[::1]/");
@@ -744,56 +545,32 @@ mod tests {
     #[test]
     fn bypass_unicode_look_alike_host() {
         // Cyrillic 'а' (U+0430) in place of 'a'.
-        assert_eq!(
-            refused("https://ex\u{430}mple.com/"),
-            "the target's host is not allowed"
-        );
-        assert_eq!(
-            refused("https://app.ex\u{430}mple.com/"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("https://ex\u{430}mple.com/"), "the target's host is not allowed");
+        assert_eq!(refused("https://app.ex\u{430}mple.com/"), "the target's host is not allowed");
     }
 
     #[test]
     fn bypass_percent_encoded_slash_in_host() {
-        assert_eq!(
-            refused("https://evil.com%2f.example.com/"),
-            "the target is not a valid URL"
-        );
+        assert_eq!(refused("https://evil.com%2f.example.com/"), "the target is not a valid URL");
     }
 
     #[test]
     fn bypass_relative_without_leading_slash() {
-        assert_eq!(
-            refused("evil.com"),
-            "the target is neither an absolute path nor an absolute URL"
-        );
-        assert_eq!(
-            refused("account"),
-            "the target is neither an absolute path nor an absolute URL"
-        );
-        assert_eq!(
-            refused("./evil"),
-            "the target is neither an absolute path nor an absolute URL"
-        );
+        assert_eq!(refused("evil.com"), "the target is neither an absolute path nor an absolute URL");
+        assert_eq!(refused("account"), "the target is neither an absolute path nor an absolute URL");
+        assert_eq!(refused("./evil"), "the target is neither an absolute path nor an absolute URL");
     }
 
     #[test]
     fn bypass_empty_host() {
         assert_eq!(refused("https://"), "the target is not a valid URL");
-        assert_eq!(
-            refused("http:///evil.com"),
-            "the target's host is not allowed"
-        );
+        assert_eq!(refused("http:///evil.com"), "the target's host is not allowed");
     }
 
     #[test]
     fn error_never_repeats_the_input() {
         let err = check("https://evil.com/<script>").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "redirect refused: the target's host is not allowed"
-        );
+        assert_eq!(err.to_string(), "redirect refused: the target's host is not allowed");
     }
 
     #[test]
@@ -805,10 +582,7 @@ mod tests {
 
     #[test]
     fn domains_with_leading_dot_or_uppercase_still_match() {
-        let p = RedirectPolicy {
-            domains: vec![".Example.com".into()],
-            allowed: vec![],
-        };
+        let p = RedirectPolicy { domains: vec![".Example.com".into()], allowed: vec![] };
         assert!(validate_redirect("https://app.example.com/", &portal(), &p).is_ok());
         assert!(validate_redirect("https://evilexample.com/", &portal(), &p).is_err());
     }
@@ -817,12 +591,7 @@ mod tests {
     fn unusable_allowed_entries_allow_nothing() {
         let p = RedirectPolicy {
             domains: vec![],
-            allowed: vec![
-                "*.com".into(),
-                "*".into(),
-                "".into(),
-                "https://evil.com/path".into(),
-            ],
+            allowed: vec!["*.com".into(), "*".into(), "".into(), "https://evil.com/path".into()],
         };
         for rd in ["https://evil.com/path", "https://a.com/", "https://x/"] {
             assert!(validate_redirect(rd, &portal(), &p).is_err(), "{rd}");
@@ -837,82 +606,32 @@ mod tests {
             AllowedRedirect::parse("App.Other.org"),
             Ok(AllowedRedirect::Host(Host::Domain("app.other.org".into())))
         );
-        assert_eq!(
-            AllowedRedirect::parse("*.other.org"),
-            Ok(AllowedRedirect::Subdomains("other.org".into()))
-        );
+        assert_eq!(AllowedRedirect::parse("*.other.org"), Ok(AllowedRedirect::Subdomains("other.org".into())));
         assert_eq!(
             AllowedRedirect::parse("https://app.other.org:8443"),
-            Ok(AllowedRedirect::Origin(
-                Url::parse("https://app.other.org:8443/").unwrap().origin()
-            ))
+            Ok(AllowedRedirect::Origin(Url::parse("https://app.other.org:8443/").unwrap().origin()))
         );
-        assert!(matches!(
-            AllowedRedirect::parse("https://app.other.org/"),
-            Ok(AllowedRedirect::Origin(_))
-        ));
-        assert!(matches!(
-            AllowedRedirect::parse("::1"),
-            Ok(AllowedRedirect::Host(Host::Ipv6(_)))
-        ));
-        assert!(matches!(
-            AllowedRedirect::parse("[::1]"),
-            Ok(AllowedRedirect::Host(Host::Ipv6(_)))
-        ));
+        assert!(matches!(AllowedRedirect::parse("https://app.other.org/"), Ok(AllowedRedirect::Origin(_))));
+        assert!(matches!(AllowedRedirect::parse("::1"), Ok(AllowedRedirect::Host(Host::Ipv6(_)))));
+        assert!(matches!(AllowedRedirect::parse("[::1]"), Ok(AllowedRedirect::Host(Host::Ipv6(_)))));
     }
 
     #[test]
     fn bad_entries_are_refused_with_the_entry() {
         let reason = |e: &str| AllowedRedirect::parse(e).unwrap_err().reason;
         assert_eq!(reason(""), "it is empty");
-        assert_eq!(
-            reason("*.com"),
-            "a wildcard over a public suffix would allow other people's sites"
-        );
-        assert_eq!(
-            reason("*.co.uk"),
-            "a wildcard over a public suffix would allow other people's sites"
-        );
-        assert_eq!(
-            reason("*.127.0.0.1"),
-            "a wildcard needs a domain, not an IP address"
-        );
-        assert_eq!(
-            reason("*"),
-            "write a host, *.domain, or scheme://host[:port]"
-        );
-        assert_eq!(
-            reason("a.*.org"),
-            "write a host, *.domain, or scheme://host[:port]"
-        );
-        assert_eq!(
-            reason("app.org/x"),
-            "write a host, *.domain, or scheme://host[:port]"
-        );
-        assert_eq!(
-            reason("https://app.org/x"),
-            "an origin has no path; write scheme://host[:port]"
-        );
-        assert_eq!(
-            reason("https://app.org//"),
-            "an origin has no path; write scheme://host[:port]"
-        );
-        assert_eq!(
-            reason("https://app.org?x"),
-            "an origin has no query or fragment"
-        );
-        assert_eq!(
-            reason("https://u@app.org"),
-            "an origin must not contain user info"
-        );
-        assert_eq!(
-            reason("ftp://app.org"),
-            "only http and https origins are allowed"
-        );
-        assert_eq!(
-            reason("app .org"),
-            "it contains whitespace, a control character or a backslash"
-        );
+        assert_eq!(reason("*.com"), "a wildcard over a public suffix would allow other people's sites");
+        assert_eq!(reason("*.co.uk"), "a wildcard over a public suffix would allow other people's sites");
+        assert_eq!(reason("*.127.0.0.1"), "a wildcard needs a domain, not an IP address");
+        assert_eq!(reason("*"), "write a host, *.domain, or scheme://host[:port]");
+        assert_eq!(reason("a.*.org"), "write a host, *.domain, or scheme://host[:port]");
+        assert_eq!(reason("app.org/x"), "write a host, *.domain, or scheme://host[:port]");
+        assert_eq!(reason("https://app.org/x"), "an origin has no path; write scheme://host[:port]");
+        assert_eq!(reason("https://app.org//"), "an origin has no path; write scheme://host[:port]");
+        assert_eq!(reason("https://app.org?x"), "an origin has no query or fragment");
+        assert_eq!(reason("https://u@app.org"), "an origin must not contain user info");
+        assert_eq!(reason("ftp://app.org"), "only http and https origins are allowed");
+        assert_eq!(reason("app .org"), "it contains whitespace, a control character or a backslash");
         let err = AllowedRedirect::parse("*.com").unwrap_err();
         assert_eq!(
             err.to_string(),

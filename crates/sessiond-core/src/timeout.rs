@@ -200,11 +200,7 @@ mod tests {
         assert_eq!(times.last_seen_at, LOGIN);
         assert_eq!(times.absolute_deadline, at(3600));
         assert!(!times.remember_me);
-        assert_eq!(
-            t.expires_at(&times),
-            at(300),
-            "the idle deadline comes first"
-        );
+        assert_eq!(t.expires_at(&times), at(300), "the idle deadline comes first");
 
         let remembered = t.at_login(LOGIN, true);
         assert!(remembered.remember_me);
@@ -217,14 +213,7 @@ mod tests {
         let t = Timeouts::default();
         let times = t.at_login(LOGIN, false);
         let a = alive(&t, &times, LOGIN);
-        assert_eq!(
-            a,
-            Alive {
-                touch: false,
-                last_seen_at: LOGIN,
-                expires_at: at(300)
-            }
-        );
+        assert_eq!(a, Alive { touch: false, last_seen_at: LOGIN, expires_at: at(300) });
     }
 
     #[test]
@@ -240,14 +229,8 @@ mod tests {
         }
         assert_eq!(times.last_seen_at, at(3540));
         assert_eq!(alive(&t, &times, at(3599)).expires_at, at(3600));
-        assert_eq!(
-            t.verdict(&times, at(3600)),
-            Verdict::Dead(DeathReason::Expired)
-        );
-        assert_eq!(
-            t.verdict(&times, at(3601)),
-            Verdict::Dead(DeathReason::Expired)
-        );
+        assert_eq!(t.verdict(&times, at(3600)), Verdict::Dead(DeathReason::Expired));
+        assert_eq!(t.verdict(&times, at(3601)), Verdict::Dead(DeathReason::Expired));
     }
 
     #[test]
@@ -256,20 +239,14 @@ mod tests {
         let times = t.at_login(LOGIN, false);
         assert!(matches!(t.verdict(&times, at(299)), Verdict::Alive(_)));
         assert_eq!(t.verdict(&times, at(300)), Verdict::Dead(DeathReason::Idle));
-        assert_eq!(
-            t.verdict(&times, at(1000)),
-            Verdict::Dead(DeathReason::Idle)
-        );
+        assert_eq!(t.verdict(&times, at(1000)), Verdict::Dead(DeathReason::Idle));
     }
 
     #[test]
     fn expiration_wins_when_both_deadlines_passed() {
         let t = Timeouts::default();
         let times = t.at_login(LOGIN, false);
-        assert_eq!(
-            t.verdict(&times, at(4000)),
-            Verdict::Dead(DeathReason::Expired)
-        );
+        assert_eq!(t.verdict(&times, at(4000)), Verdict::Dead(DeathReason::Expired));
     }
 
     #[test]
@@ -277,14 +254,7 @@ mod tests {
         let t = Timeouts::default();
         let mut times = t.at_login(LOGIN, false);
         let a = alive(&t, &times, at(200));
-        assert_eq!(
-            a,
-            Alive {
-                touch: true,
-                last_seen_at: at(200),
-                expires_at: at(500)
-            }
-        );
+        assert_eq!(a, Alive { touch: true, last_seen_at: at(200), expires_at: at(500) });
         apply(&mut times, &a);
         assert!(matches!(t.verdict(&times, at(499)), Verdict::Alive(_)));
         assert_eq!(t.verdict(&times, at(500)), Verdict::Dead(DeathReason::Idle));
@@ -293,19 +263,13 @@ mod tests {
     #[test]
     fn inactivity_zero_or_none_turns_idle_limit_off() {
         for inactivity in [None, Some(Duration::ZERO)] {
-            let t = Timeouts {
-                inactivity,
-                ..Timeouts::default()
-            };
+            let t = Timeouts { inactivity, ..Timeouts::default() };
             let times = t.at_login(LOGIN, false);
             let a = alive(&t, &times, at(3599));
             assert_eq!(a.expires_at, at(3600));
             assert_eq!(t.expires_at(&times), at(3600));
             assert_eq!(t.touch_interval(false), DEFAULT_TOUCH_INTERVAL);
-            assert_eq!(
-                t.verdict(&times, at(3600)),
-                Verdict::Dead(DeathReason::Expired)
-            );
+            assert_eq!(t.verdict(&times, at(3600)), Verdict::Dead(DeathReason::Expired));
         }
     }
 
@@ -317,18 +281,12 @@ mod tests {
         let a = alive(&t, &times, at(7 * 86_400));
         assert_eq!(a.expires_at, at(30 * 86_400));
         assert!(a.touch);
-        assert_eq!(
-            t.verdict(&times, at(30 * 86_400)),
-            Verdict::Dead(DeathReason::Expired)
-        );
+        assert_eq!(t.verdict(&times, at(30 * 86_400)), Verdict::Dead(DeathReason::Expired));
     }
 
     #[test]
     fn remember_me_requested_while_off_is_a_plain_session() {
-        let t = Timeouts {
-            remember_me: None,
-            ..Timeouts::default()
-        };
+        let t = Timeouts { remember_me: None, ..Timeouts::default() };
         let times = t.at_login(LOGIN, true);
         assert!(!times.remember_me);
         assert_eq!(times.absolute_deadline, at(3600));
@@ -339,66 +297,38 @@ mod tests {
     fn turning_remember_me_off_ends_remembered_sessions_at_expiration() {
         let on = Timeouts::default();
         let times = on.at_login(LOGIN, true);
-        let off = Timeouts {
-            remember_me: None,
-            ..on
-        };
+        let off = Timeouts { remember_me: None, ..on };
         assert!(!off.is_remembered(times.remember_me));
         assert_eq!(off.effective_deadline(&times), at(3600));
         // Two hours after login: alive under the old policy, expired under the new one.
         assert!(matches!(on.verdict(&times, at(7200)), Verdict::Alive(_)));
-        assert_eq!(
-            off.verdict(&times, at(7200)),
-            Verdict::Dead(DeathReason::Expired)
-        );
+        assert_eq!(off.verdict(&times, at(7200)), Verdict::Dead(DeathReason::Expired));
     }
 
     #[test]
     fn turning_remember_me_off_makes_inactivity_apply_again() {
         let on = Timeouts::default();
         let times = on.at_login(LOGIN, true);
-        let off = Timeouts {
-            remember_me: None,
-            ..on
-        };
-        assert_eq!(
-            off.verdict(&times, at(300)),
-            Verdict::Dead(DeathReason::Idle)
-        );
+        let off = Timeouts { remember_me: None, ..on };
+        assert_eq!(off.verdict(&times, at(300)), Verdict::Dead(DeathReason::Idle));
         assert_eq!(off.expires_at(&times), at(300));
         // A request just in time is a touch again and moves the idle deadline.
         let a = alive(&off, &times, at(299));
         assert!(a.touch);
         assert_eq!(a.expires_at, at(599));
-        assert_eq!(
-            off.touch_interval(off.is_remembered(times.remember_me)),
-            secs(30)
-        );
+        assert_eq!(off.touch_interval(off.is_remembered(times.remember_me)), secs(30));
     }
 
     #[test]
     fn shortening_expiration_shortens_existing_sessions() {
-        let long = Timeouts {
-            expiration: secs(8 * 3600),
-            inactivity: None,
-            ..Timeouts::default()
-        };
+        let long = Timeouts { expiration: secs(8 * 3600), inactivity: None, ..Timeouts::default() };
         let times = long.at_login(LOGIN, false);
-        let short = Timeouts {
-            expiration: secs(3600),
-            ..long
-        };
+        let short = Timeouts { expiration: secs(3600), ..long };
         assert_eq!(short.effective_deadline(&times), at(3600));
         assert_eq!(alive(&short, &times, at(3000)).expires_at, at(3600));
-        assert_eq!(
-            short.verdict(&times, at(3600)),
-            Verdict::Dead(DeathReason::Expired)
-        );
+        assert_eq!(short.verdict(&times, at(3600)), Verdict::Dead(DeathReason::Expired));
         // Lengthening it again does not stretch past what was promised at login.
-        let longer = Timeouts {
-            expiration: secs(24 * 3600),
-            ..long
-        };
+        let longer = Timeouts { expiration: secs(24 * 3600), ..long };
         assert_eq!(longer.effective_deadline(&times), at(8 * 3600));
     }
 
@@ -406,30 +336,18 @@ mod tests {
     fn shortening_remember_me_shortens_remembered_sessions() {
         let t = Timeouts::default();
         let times = t.at_login(LOGIN, true);
-        let week = Timeouts {
-            remember_me: Some(secs(7 * 86_400)),
-            ..t
-        };
+        let week = Timeouts { remember_me: Some(secs(7 * 86_400)), ..t };
         assert_eq!(week.effective_deadline(&times), at(7 * 86_400));
-        assert_eq!(
-            week.verdict(&times, at(7 * 86_400)),
-            Verdict::Dead(DeathReason::Expired)
-        );
+        assert_eq!(week.verdict(&times, at(7 * 86_400)), Verdict::Dead(DeathReason::Expired));
     }
 
     #[test]
     fn shortening_inactivity_shortens_existing_sessions() {
         let t = Timeouts::default();
         let times = t.at_login(LOGIN, false);
-        let strict = Timeouts {
-            inactivity: Some(secs(60)),
-            ..t
-        };
+        let strict = Timeouts { inactivity: Some(secs(60)), ..t };
         assert_eq!(strict.expires_at(&times), at(60));
-        assert_eq!(
-            strict.verdict(&times, at(60)),
-            Verdict::Dead(DeathReason::Idle)
-        );
+        assert_eq!(strict.verdict(&times, at(60)), Verdict::Dead(DeathReason::Idle));
     }
 
     #[test]
@@ -437,23 +355,9 @@ mod tests {
         let t = Timeouts::default(); // interval 30 s
         let mut times = t.at_login(LOGIN, false);
         let a = alive(&t, &times, at(29));
-        assert_eq!(
-            a,
-            Alive {
-                touch: false,
-                last_seen_at: LOGIN,
-                expires_at: at(300)
-            }
-        );
+        assert_eq!(a, Alive { touch: false, last_seen_at: LOGIN, expires_at: at(300) });
         let a = alive(&t, &times, at(30));
-        assert_eq!(
-            a,
-            Alive {
-                touch: true,
-                last_seen_at: at(30),
-                expires_at: at(330)
-            }
-        );
+        assert_eq!(a, Alive { touch: true, last_seen_at: at(30), expires_at: at(330) });
         apply(&mut times, &a);
         assert!(!alive(&t, &times, at(59)).touch);
         assert!(alive(&t, &times, at(60)).touch);
@@ -461,10 +365,7 @@ mod tests {
 
     #[test]
     fn short_inactivity_touches_at_most_every_second() {
-        let t = Timeouts {
-            inactivity: Some(secs(5)),
-            ..Timeouts::default()
-        };
+        let t = Timeouts { inactivity: Some(secs(5)), ..Timeouts::default() };
         assert_eq!(t.touch_interval(false), secs(1));
         let times = t.at_login(LOGIN, false);
         assert!(!alive(&t, &times, LOGIN).touch);
@@ -490,11 +391,7 @@ mod tests {
     /// session should never idle out: each at most `inactivity - interval`.
     fn policy_and_gaps() -> impl Strategy<Value = (Timeouts, Vec<u64>)> {
         (2u64..2_000, 1u64..50_000).prop_flat_map(|(inactivity, expiration)| {
-            let t = Timeouts {
-                expiration: secs(expiration),
-                inactivity: Some(secs(inactivity)),
-                remember_me: None,
-            };
+            let t = Timeouts { expiration: secs(expiration), inactivity: Some(secs(inactivity)), remember_me: None };
             let max_gap = inactivity - t.touch_interval(false).as_secs();
             (Just(t), proptest::collection::vec(0..=max_gap, 1..300))
         })

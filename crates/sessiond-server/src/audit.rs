@@ -167,11 +167,18 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let log = AuditLog::to_file(&path).unwrap();
         let t = Timestamp::from_unix(0);
-        log.record(t, AuditKind::LoginFailed, &AuditEvent { user: Some("alice"), reason: Some("invalid_credentials"), ..Default::default() });
+        log.record(
+            t,
+            AuditKind::LoginFailed,
+            &AuditEvent { user: Some("alice"), reason: Some("invalid_credentials"), ..Default::default() },
+        );
         log.record(t, AuditKind::Logout, &AuditEvent { session_id: Some("abc"), ..Default::default() });
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines[0], serde_json::json!({"time": "1970-01-01T00:00:00Z", "event": "login_failed", "user": "alice", "reason": "invalid_credentials"}));
+        assert_eq!(
+            lines[0],
+            serde_json::json!({"time": "1970-01-01T00:00:00Z", "event": "login_failed", "user": "alice", "reason": "invalid_credentials"})
+        );
         assert_eq!(lines[1]["event"], "logout");
         assert!(lines[1].get("user").is_none());
     }

@@ -80,7 +80,8 @@ async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {
         warn!("forward auth refused: peer address unknown");
         return empty(StatusCode::FORBIDDEN);
     };
-    let original = match forwarded::original_request(peer, &parts.headers, &app.settings.trusted_proxies, &parts.method) {
+    let original = match forwarded::original_request(peer, &parts.headers, &app.settings.trusted_proxies, &parts.method)
+    {
         Ok(original) => original,
         Err(ForwardError::UntrustedPeer { peer }) => {
             warn!(%peer, "forward auth refused: peer is not in server.trusted_proxies");

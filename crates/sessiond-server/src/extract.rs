@@ -67,9 +67,7 @@ where
             }
         })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
-        serde_json::from_slice(text)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+        serde_json::from_slice(text).map(JsonBody).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
     }
 }
 
@@ -169,7 +167,10 @@ pub fn find_token(headers: &HeaderMap, realm: &Realm) -> Result<Option<(SessionT
             return parse(value, TokenSource::Header);
         }
     }
-    match sessiond_core::cookie::find_cookie(headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes), &realm.cookie.name) {
+    match sessiond_core::cookie::find_cookie(
+        headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes),
+        &realm.cookie.name,
+    ) {
         Ok(Some(value)) => parse(value, TokenSource::Cookie),
         Ok(None) => Ok(None),
         Err(_) => Err(ApiError::Unauthenticated("malformed session cookie")),
@@ -179,7 +180,10 @@ pub fn find_token(headers: &HeaderMap, realm: &Realm) -> Result<Option<(SessionT
 /// Whether the request carried our session cookie at all (so a failure must delete it).
 pub fn has_session_cookie(headers: &HeaderMap, realm: &Realm) -> bool {
     !matches!(
-        sessiond_core::cookie::find_cookie(headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes), &realm.cookie.name),
+        sessiond_core::cookie::find_cookie(
+            headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes),
+            &realm.cookie.name
+        ),
         Ok(None)
     )
 }
@@ -255,9 +259,11 @@ where
         let ctx = RequestContext::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
         let cookies = parts.extensions.get::<ResponseCookies>().cloned().unwrap_or_default();
         let result = match find_token(&parts.headers, &ctx.realm) {
-            Ok(Some((token, source))) => sessions::verify(&app, &ctx.realm, &token, false, &cookies, source == TokenSource::Cookie)
-                .await
-                .map(|session| (session, source)),
+            Ok(Some((token, source))) => {
+                sessions::verify(&app, &ctx.realm, &token, false, &cookies, source == TokenSource::Cookie)
+                    .await
+                    .map(|session| (session, source))
+            }
             Ok(None) => Err(ApiError::Unauthenticated("not signed in")),
             Err(e) => Err(e),
         };

@@ -25,10 +25,7 @@ async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "store": app.store.backend_name()}))),
         Err(e) => {
             warn!(error = %e, "store not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "store": app.store.backend_name()})),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "store": app.store.backend_name()})))
         }
     }
 }

@@ -26,6 +26,7 @@ mod trace;
 
 pub use state::{App, Realm, ServerSettings};
 
+use audit::{AuditEvent, AuditKind};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use metrics::{EndKind, StoreOp};
@@ -33,7 +34,6 @@ use sessiond_store::Store;
 use std::time::Duration;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use audit::{AuditEvent, AuditKind};
 use tracing::{info, warn};
 
 /// The whole application, `GET /metrics` included.
@@ -63,10 +63,7 @@ fn application(app: App, with_metrics: bool) -> Router {
         .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(trace::make_span)
-                .on_request(())
-                .on_response(trace::on_response),
+            TraceLayer::new_for_http().make_span_with(trace::make_span).on_request(()).on_response(trace::on_response),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, trace::CountingIds::default()));
@@ -136,7 +133,12 @@ async fn reload_users(app: &App) {
                 Ok(ended) if !ended.is_empty() => {
                     app.metrics.sessions_ended(EndKind::UserDisabled, ended.len());
                     info!(user = %user, realm = %realm.name(), count = ended.len(), "sessions ended: user disabled or removed");
-                    let detail = AuditEvent { realm: Some(realm.name()), user: Some(&user), count: Some(ended.len()), ..Default::default() };
+                    let detail = AuditEvent {
+                        realm: Some(realm.name()),
+                        user: Some(&user),
+                        count: Some(ended.len()),
+                        ..Default::default()
+                    };
                     app.audit(AuditKind::UserDisabled, &detail);
                 }
                 Ok(_) => {}

@@ -61,7 +61,10 @@ pub async fn password_login(
     let now = app.clock.now();
     if let Err(banned) = app.regulator.check(&credentials.username, ctx.ip.as_deref(), now) {
         warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "login refused: too many failures");
-        app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("too_many_attempts"), ..attempt(ctx, &credentials.username) });
+        app.audit(
+            AuditKind::LoginFailed,
+            &AuditEvent { reason: Some("too_many_attempts"), ..attempt(ctx, &credentials.username) },
+        );
         app.metrics.login(LoginProvider::Password, LoginResult::Banned);
         return Err(ApiError::TooManyAttempts);
     }
@@ -77,7 +80,10 @@ pub async fn password_login(
         PasswordCheck::Valid(user) => user,
         PasswordCheck::Invalid => {
             info!(user = %credentials.username, realm = %realm.name(), ip = ctx.ip.as_deref().unwrap_or("-"), "login failed");
-            app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("invalid_credentials"), ..attempt(ctx, &credentials.username) });
+            app.audit(
+                AuditKind::LoginFailed,
+                &AuditEvent { reason: Some("invalid_credentials"), ..attempt(ctx, &credentials.username) },
+            );
             app.metrics.login(LoginProvider::Password, LoginResult::InvalidCredentials);
             for banned in app.regulator.failed(&credentials.username, ctx.ip.as_deref(), now) {
                 warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "banned after repeated login failures");
@@ -85,7 +91,10 @@ pub async fn password_login(
                     Banned::User => "user",
                     Banned::Address => "address",
                 };
-                app.audit(AuditKind::Banned, &AuditEvent { reason: Some(reason), ..attempt(ctx, &credentials.username) });
+                app.audit(
+                    AuditKind::Banned,
+                    &AuditEvent { reason: Some(reason), ..attempt(ctx, &credentials.username) },
+                );
                 app.metrics.banned(banned);
             }
             return Err(ApiError::InvalidCredentials);

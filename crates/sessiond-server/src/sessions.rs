@@ -69,7 +69,8 @@ pub async fn verify(
             let touch = alive.touch || (force_touch && now > session.last_seen_at);
             if touch {
                 let last_seen_at = now;
-                let expires_at = timeouts.expires_at(&sessiond_core::timeout::SessionTimes { last_seen_at, ..session.times() });
+                let expires_at =
+                    timeouts.expires_at(&sessiond_core::timeout::SessionTimes { last_seen_at, ..session.times() });
                 let touching = app.store.touch_session(&hash, last_seen_at, expires_at);
                 if !app.metrics.store(StoreOp::TouchSession, touching).await? {
                     return Err(ApiError::Unauthenticated("unknown or ended session"));
@@ -186,9 +187,7 @@ impl SessionView {
     /// The view of `s`; `current` marks the caller's own session. `expires_at` is the earlier of
     /// the absolute and the idle deadline under the realm's policy.
     pub fn new(app: &App, s: &SessionRecord, current: bool) -> Self {
-        let expires_at = app
-            .realm(&s.realm)
-            .map_or(s.expires_at, |r| r.policy.timeouts.expires_at(&s.times()));
+        let expires_at = app.realm(&s.realm).map_or(s.expires_at, |r| r.policy.timeouts.expires_at(&s.times()));
         Self {
             id: s.id.to_string(),
             realm: s.realm.clone(),

@@ -4,9 +4,9 @@
 //! argon2id PHC strings as passwords. The file is re-read when its modification time changes, and
 //! the users who became disabled or disappeared are reported so their sessions can be ended.
 
+use arc_swap::ArcSwap;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use arc_swap::ArcSwap;
 use rand::rngs::OsRng;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,7 +96,8 @@ impl UsersFile {
     /// # Errors
     /// [`UsersError`] naming the file and, for a bad entry, the user.
     pub fn read(path: &Path) -> Result<Self, UsersError> {
-        let text = std::fs::read_to_string(path).map_err(|source| UsersError::Read { path: path.to_owned(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| UsersError::Read { path: path.to_owned(), source })?;
         Self::parse(&text).map_err(|reason| UsersError::Invalid { path: path.to_owned(), reason })
     }
 
@@ -311,7 +312,13 @@ mod tests {
         for (name, pw, disabled) in entries {
             file.users.insert(
                 (*name).to_owned(),
-                UserEntry { display_name: None, password: cheap(pw), email: None, groups: vec!["dev".into()], disabled: *disabled },
+                UserEntry {
+                    display_name: None,
+                    password: cheap(pw),
+                    email: None,
+                    groups: vec!["dev".into()],
+                    disabled: *disabled,
+                },
             );
         }
         file.write(&path).unwrap();

@@ -1,8 +1,8 @@
 //! `POST /api/v1/authenticate`: the login journey over JSON.
 
 use crate::error::ApiError;
-use crate::login::{self, Credentials};
 use crate::extract::{JsonBody, RequestContext, ResponseCookies};
+use crate::login::{self, Credentials};
 use crate::sessions::SessionView;
 use crate::state::App;
 use axum::Json;
@@ -159,8 +159,18 @@ mod tests {
         assert_eq!((ok.username.as_str(), ok.remember_me), ("alice", false));
         assert!(read_callbacks(vec![cb("username", "alice".into())]).is_err(), "password missing");
         assert!(read_callbacks(vec![cb("username", 5.into()), cb("password", "pw".into())]).is_err());
-        assert!(read_callbacks(vec![cb("username", "a".into()), cb("username", "b".into()), cb("password", "p".into())]).is_err());
-        assert!(read_callbacks(vec![cb("username", "a".into()), cb("password", "p".into()), cb("remember_me", "yes".into())]).is_err());
+        assert!(
+            read_callbacks(vec![cb("username", "a".into()), cb("username", "b".into()), cb("password", "p".into())])
+                .is_err()
+        );
+        assert!(
+            read_callbacks(vec![
+                cb("username", "a".into()),
+                cb("password", "p".into()),
+                cb("remember_me", "yes".into())
+            ])
+            .is_err()
+        );
         assert!(read_callbacks(vec![cb("username", "a".repeat(257).into()), cb("password", "p".into())]).is_err());
         assert!(read_callbacks(vec![cb("totp", "1".into())]).is_err());
     }

@@ -284,7 +284,10 @@ pub(crate) async fn create_session(
     let discard = ResponseCookies::default();
     let (token, record) = sessions::create(&app, &ctx.realm, new, app.clock.now(), &discard).await?;
     info!(session_id = %record.id, user = %record.user, by = %caller.session.user, "session created for user");
-    app.audit(AuditKind::SessionCreated, &AuditEvent { actor: Some(&caller.session.user), ..AuditEvent::of_session(&record) });
+    app.audit(
+        AuditKind::SessionCreated,
+        &AuditEvent { actor: Some(&caller.session.user), ..AuditEvent::of_session(&record) },
+    );
     Ok((
         StatusCode::CREATED,
         Json(CreatedSession { session: SessionView::new(&app, &record, false), session_token: token.expose() }),

@@ -134,7 +134,13 @@ async fn a_new_login_ends_the_session_it_came_with() {
 async fn logout_ends_the_session_and_deletes_the_cookie() {
     let s = TestServer::start().await;
     let token = s.login("alice", "alice-pw", false).await;
-    let res = s.client.delete(s.url("/api/v1/sessions/current")).header("cookie", format!("{COOKIE}={token}")).send().await.unwrap();
+    let res = s
+        .client
+        .delete(s.url("/api/v1/sessions/current"))
+        .header("cookie", format!("{COOKIE}={token}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 204);
     let cookies = session_cookies(res.headers());
     assert_eq!(attr(&cookies[0], "Max-Age"), Some("0"));
@@ -159,7 +165,22 @@ async fn users_list_their_own_sessions_and_admins_anyone() {
     assert_eq!(sessions.len(), 2);
     assert!(sessions.iter().all(|x| x["user"] == "alice"));
     assert_eq!(sessions.iter().filter(|x| x["current"] == true).count(), 1);
-    for key in ["id", "realm", "user", "display_name", "email", "groups", "amr", "created_at", "last_seen_at", "expires_at", "remember_me", "ip", "user_agent", "current"] {
+    for key in [
+        "id",
+        "realm",
+        "user",
+        "display_name",
+        "email",
+        "groups",
+        "amr",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "remember_me",
+        "ip",
+        "user_agent",
+        "current",
+    ] {
         assert!(sessions[0].get(key).is_some(), "Session has {key}");
     }
     assert_eq!(sessions[0]["ip"], "127.0.0.1");
@@ -182,7 +203,8 @@ async fn a_session_is_ended_by_id_by_its_owner_or_an_admin_only() {
     let alice2_id = id_of(s.get_with_token("/api/v1/sessions/current", &alice2).await.json().await.unwrap());
     let bob_id = id_of(s.get_with_token("/api/v1/sessions/current", &bob).await.json().await.unwrap());
 
-    let del = |token: &str, id: &str| s.client.delete(s.url(&format!("/api/v1/sessions/{id}"))).bearer_auth(token).send();
+    let del =
+        |token: &str, id: &str| s.client.delete(s.url(&format!("/api/v1/sessions/{id}"))).bearer_auth(token).send();
     assert_eq!(error_code(del(&alice, &bob_id).await.unwrap()).await, (404, "not_found".into()));
     assert_eq!(s.get_with_token("/api/v1/sessions/current", &bob).await.status(), 200, "bob untouched");
     assert_eq!(del(&alice, &alice2_id).await.unwrap().status(), 204);
@@ -200,13 +222,27 @@ async fn sign_out_everywhere_else_keeps_only_the_current_session() {
     let keep = s.login("alice", "alice-pw", false).await;
     let other = s.login("alice", "alice-pw", false).await;
     let bob = s.login("bob", "bob-pw", false).await;
-    let res = s.client.post(s.url("/api/v1/sessions/revoke")).bearer_auth(&keep).json(&json!({"except_current": true})).send().await.unwrap();
+    let res = s
+        .client
+        .post(s.url("/api/v1/sessions/revoke"))
+        .bearer_auth(&keep)
+        .json(&json!({"except_current": true}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["revoked"], 1);
     assert_eq!(s.get_with_token("/api/v1/sessions/current", &keep).await.status(), 200);
     assert_eq!(s.get_with_token("/api/v1/sessions/current", &other).await.status(), 401);
     assert_eq!(s.get_with_token("/api/v1/sessions/current", &bob).await.status(), 200);
 
-    let res = s.client.post(s.url("/api/v1/sessions/revoke")).bearer_auth(&keep).json(&json!({"user": "bob"})).send().await.unwrap();
+    let res = s
+        .client
+        .post(s.url("/api/v1/sessions/revoke"))
+        .bearer_auth(&keep)
+        .json(&json!({"user": "bob"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(res).await, (403, "forbidden".into()));
 }
 
@@ -216,7 +252,14 @@ async fn admins_revoke_all_sessions_of_a_user() {
     let root = s.login("root", "root-pw", false).await;
     let b1 = s.login("bob", "bob-pw", false).await;
     let b2 = s.login("bob", "bob-pw", true).await;
-    let res = s.client.post(s.url("/api/v1/sessions/revoke")).bearer_auth(&root).json(&json!({"user": "bob"})).send().await.unwrap();
+    let res = s
+        .client
+        .post(s.url("/api/v1/sessions/revoke"))
+        .bearer_auth(&root)
+        .json(&json!({"user": "bob"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["revoked"], 2);
     for t in [b1, b2] {
         assert_eq!(s.get_with_token("/api/v1/sessions/current", &t).await.status(), 401);
@@ -229,7 +272,8 @@ async fn admins_create_sessions_for_users_authenticated_elsewhere() {
     let s = TestServer::start().await;
     let root = s.login("root", "root-pw", false).await;
     let alice = s.login("alice", "alice-pw", false).await;
-    let body = json!({"user": "sso-user", "groups": ["ops"], "email": "sso@example.test", "attributes": {"tenant": "acme"}});
+    let body =
+        json!({"user": "sso-user", "groups": ["ops"], "email": "sso@example.test", "attributes": {"tenant": "acme"}});
     let res = s.client.post(s.url("/api/v1/sessions")).bearer_auth(&alice).json(&body).send().await.unwrap();
     assert_eq!(error_code(res).await, (403, "forbidden".into()));
     let res = s.client.post(s.url("/api/v1/sessions")).bearer_auth(&root).json(&body).send().await.unwrap();

@@ -385,7 +385,11 @@ async fn the_applications_own_authorization_header_does_not_hide_the_session_coo
         let a = ask(
             &s,
             AUTH_REQUEST,
-            &with(with(nginx("https://app.example.test/"), "authorization", theirs), "cookie", format!("{COOKIE}={token}")),
+            &with(
+                with(nginx("https://app.example.test/"), "authorization", theirs),
+                "cookie",
+                format!("{COOKIE}={token}"),
+            ),
         )
         .await;
         assert_eq!((a.status, a.user()), (200, Some("alice")), "{theirs}");

@@ -16,7 +16,16 @@ async fn malformed_json_and_wrong_types_are_bad_requests() {
     let raw = |body: &'static str| {
         s.client.post(s.url("/api/v1/authenticate")).header("content-type", "application/json").body(body).send()
     };
-    for body in ["{", "[]", "null", "\"x\"", "{\"callbacks\": 5}", "{\"callbacks\": [{\"type\": 1}]}", "{\"auth_id\": 7}", "{\"surprise\": true}"] {
+    for body in [
+        "{",
+        "[]",
+        "null",
+        "\"x\"",
+        "{\"callbacks\": 5}",
+        "{\"callbacks\": [{\"type\": 1}]}",
+        "{\"auth_id\": 7}",
+        "{\"surprise\": true}",
+    ] {
         let res = raw(body).await.unwrap();
         assert_eq!(error_code(res).await, (400, "bad_request".into()), "{body}");
     }
@@ -29,7 +38,14 @@ async fn malformed_json_and_wrong_types_are_bad_requests() {
 async fn oversized_bodies_are_refused_with_413() {
     let s = TestServer::start().await;
     let big = format!("{{\"auth_id\": \"{}\"}}", "A".repeat(100 * 1024));
-    let res = s.client.post(s.url("/api/v1/authenticate")).header("content-type", "application/json").body(big).send().await.unwrap();
+    let res = s
+        .client
+        .post(s.url("/api/v1/authenticate"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(res).await, (413, "payload_too_large".into()));
 }
 
@@ -61,7 +77,13 @@ async fn other_cookies_with_odd_bytes_do_not_hide_ours() {
     let real = s.login("alice", "alice-pw", false).await;
     let mut header = b"tracker=\xff\xfe; theme=dark; ".to_vec();
     header.extend_from_slice(format!("{COOKIE}={real}").as_bytes());
-    let res = s.client.get(s.url("/api/v1/sessions/current")).header("cookie", HeaderValue::from_bytes(&header).unwrap()).send().await.unwrap();
+    let res = s
+        .client
+        .get(s.url("/api/v1/sessions/current"))
+        .header("cookie", HeaderValue::from_bytes(&header).unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -69,7 +91,13 @@ async fn other_cookies_with_odd_bytes_do_not_hide_ours() {
 async fn the_same_cookie_twice_with_the_same_value_is_fine() {
     let s = TestServer::start().await;
     let real = s.login("alice", "alice-pw", false).await;
-    let res = s.client.get(s.url("/api/v1/sessions/current")).header("cookie", format!("{COOKIE}={real}; {COOKIE}={real}")).send().await.unwrap();
+    let res = s
+        .client
+        .get(s.url("/api/v1/sessions/current"))
+        .header("cookie", format!("{COOKIE}={real}; {COOKIE}={real}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }
 
@@ -114,7 +142,12 @@ async fn cross_site_browser_posts_are_refused_before_anything_happens() {
     let s = TestServer::start().await;
     let body = login_body("alice", "alice-pw", false);
     let post = |name: &'static str, value: &'static str| {
-        s.client.post(s.url("/api/v1/authenticate")).header(name, value).header("content-type", "text/plain").body(body.to_string()).send()
+        s.client
+            .post(s.url("/api/v1/authenticate"))
+            .header(name, value)
+            .header("content-type", "text/plain")
+            .body(body.to_string())
+            .send()
     };
     for (name, value) in [
         ("origin", "https://evil.example"),

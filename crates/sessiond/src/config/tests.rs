@@ -1347,7 +1347,10 @@ fn the_reference_documents_every_key_and_its_variable() {
 
 #[test]
 fn the_redis_cache_is_on_by_default_and_zero_turns_it_off() {
-    let store = |yaml: &str| match parse(&format!("secret: {SECRET}\nstorage: {{kind: redis, redis: {yaml}}}")).unwrap().storage {
+    let store = |yaml: &str| match parse(&format!("secret: {SECRET}\nstorage: {{kind: redis, redis: {yaml}}}"))
+        .unwrap()
+        .storage
+    {
         StorageConfig::Redis(settings) => settings,
         other => panic!("{other:?}"),
     };

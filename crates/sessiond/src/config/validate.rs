@@ -158,7 +158,15 @@ fn server(raw: file::Server) -> Result<ServerConfig> {
     if metrics_listen.is_some_and(|m| m == listen && listen.port() != 0) {
         return Err(ConfigError::invalid("server.metrics_listen", "is the same address as server.listen"));
     }
-    Ok(ServerConfig { listen, portal_url, trusted_proxies, allowed_redirects, admin_group, max_body_bytes, metrics_listen })
+    Ok(ServerConfig {
+        listen,
+        portal_url,
+        trusted_proxies,
+        allowed_redirects,
+        admin_group,
+        max_body_bytes,
+        metrics_listen,
+    })
 }
 
 /// `http://<listen>/`, with the loopback address when listening on every address: a browser
