@@ -6,10 +6,12 @@
 //! `bench-hello`, a bare hyper server that answers `200 ok`: the most a Rust HTTP/1.1 server can
 //! do on the same core.
 
+use sessiond_core::session::{SessionRecord, amr};
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::SessionToken;
 use sessiond_store::conformance::sample_session;
 use sessiond_store::{Store, StoreError};
+use std::time::Duration;
 
 /// How many sessions a store holds before lookups are timed: a busy single-node deployment.
 pub const PREFILLED_SESSIONS: usize = 10_000;
@@ -37,6 +39,26 @@ pub async fn prefill<S: Store>(store: &S, count: usize) -> Result<Vec<SessionTok
         tokens.push(token);
     }
     Ok(tokens)
+}
+
+/// A session as a browser login leaves it: the conformance suite's record with what real users
+/// bring (a desktop browser's user agent, a full name, three groups, two factors), created at
+/// `now` and idle-limited to an hour. Memory figures are measured on these.
+pub fn realistic_session(realm: &str, user: &str, now: Timestamp) -> (SessionToken, SessionRecord) {
+    let (token, mut record) = sample_session(realm, user, now);
+    record.display_name = Some(format!("Alexandra {user} Montgomery"));
+    record.email = Some(format!("{user}@corp.example.com"));
+    record.groups = vec!["staff".to_owned(), "engineering".to_owned(), "vpn-users".to_owned()];
+    record.amr = vec![amr::PASSWORD.to_owned(), amr::OTP.to_owned()];
+    record.absolute_deadline = now + Duration::from_secs(12 * 3600);
+    record.expires_at = now + Duration::from_secs(3600);
+    record.ip = Some("203.0.113.57".to_owned());
+    record.user_agent = Some(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/124.0.0.0 Safari/537.36"
+            .to_owned(),
+    );
+    (token, record)
 }
 
 /// A `Cookie` header as a browser sends it to an app behind sessiond: ten cookies (analytics,
@@ -70,6 +92,18 @@ mod tests {
         assert_eq!(header.split("; ").count(), 10);
         let found = find_cookie([header.as_bytes()], COOKIE_NAME).unwrap();
         assert_eq!(found, Some(token.as_str()));
+    }
+
+    #[test]
+    fn realistic_sessions_are_distinct_and_hold_what_a_browser_login_leaves() {
+        let (first_token, first) = realistic_session(REALM, "user0000001", T0);
+        let (_, second) = realistic_session(REALM, "user0000001", T0);
+        assert_ne!(first.id, second.id);
+        assert_ne!(first.token_hash, second.token_hash);
+        assert_eq!(first.token_hash, first_token.hash());
+        assert_eq!(first.groups.len(), 3);
+        assert!(first.user_agent.as_deref().is_some_and(|ua| ua.starts_with("Mozilla/5.0") && ua.len() > 100));
+        assert!(first.expires_at > T0 && first.expires_at < first.absolute_deadline);
     }
 
     #[tokio::test]
