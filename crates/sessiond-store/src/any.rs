@@ -1,6 +1,8 @@
 //! One store type for whichever backend the configuration picks, without `dyn`.
 
-use crate::{CacheStats, EmbeddedStore, MemoryStore, RealmState, RedisStore, SessionFilter, Store, StoreError};
+use crate::{
+    CacheStats, EmbeddedStore, Entry, EntryKind, MemoryStore, RealmState, RedisStore, SessionFilter, Store, StoreError,
+};
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::{SessionId, TokenHash};
@@ -117,6 +119,44 @@ impl Store for AnyStore {
 
     async fn put_realm_state(&self, realm: &str, state: &RealmState) -> Result<(), StoreError> {
         delegate!(self.put_realm_state(realm, state))
+    }
+
+    async fn entry(&self, kind: EntryKind, key: &str, now: Timestamp) -> Result<Option<Entry>, StoreError> {
+        delegate!(self.entry(kind, key, now))
+    }
+
+    async fn put_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        delegate!(self.put_entry(kind, key, value, expires_at, now))
+    }
+
+    async fn swap_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<(&[u8], Option<Timestamp>)>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        delegate!(self.swap_entry(kind, key, expected, new, now))
+    }
+
+    async fn delete_entry(&self, kind: EntryKind, key: &str) -> Result<bool, StoreError> {
+        delegate!(self.delete_entry(kind, key))
+    }
+
+    async fn list_entries(&self, kind: EntryKind, now: Timestamp) -> Result<Vec<Entry>, StoreError> {
+        delegate!(self.list_entries(kind, now))
+    }
+
+    async fn sweep_entries(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        delegate!(self.sweep_entries(now, limit))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -21,7 +21,7 @@
 // Panicking is how a case reports a broken promise, so the crate-wide bans do not apply here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::{EmbeddedStore, RealmState, SessionFilter, Store, StoreError};
+use crate::{EmbeddedStore, Entry, EntryKind, RealmState, SessionFilter, Store, StoreError};
 use sessiond_core::session::{SessionRecord, amr};
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::{SessionId, SessionToken, TokenHash};
@@ -414,6 +414,127 @@ pub async fn realm_state_round_trips_and_overwrites<S: Store>(store: S) {
     assert_eq!(store.realm_state("mai").await.unwrap(), None);
 }
 
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Entries read back as written until they expire, per kind, and deletes say whether there was
+/// anything to delete.
+pub async fn entries_round_trip_until_they_expire<S: Store>(store: S) {
+    let later = Some(T0 + secs(60));
+    assert_eq!(store.entry(EntryKind::ApiToken, "a", T0).await.unwrap(), None);
+    store.put_entry(EntryKind::ApiToken, "a", b"first", later, T0).await.unwrap();
+    store.put_entry(EntryKind::ApiToken, "forever", &[0, 255, 7], None, T0).await.unwrap();
+    store.put_entry(EntryKind::NotBefore, "a", b"other kind", None, T0).await.unwrap();
+    let a = Entry { key: "a".into(), value: b"first".to_vec(), expires_at: later };
+    assert_eq!(store.entry(EntryKind::ApiToken, "a", T0).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.entry(EntryKind::NotBefore, "a", T0).await.unwrap().unwrap().value, b"other kind");
+    assert_eq!(store.entry(EntryKind::ApiToken, "a", T0 + secs(59)).await.unwrap(), Some(a.clone()));
+    assert_eq!(store.entry(EntryKind::ApiToken, "a", T0 + secs(60)).await.unwrap(), None, "expired at its instant");
+    assert_eq!(
+        store.entry(EntryKind::ApiToken, "forever", T0 + secs(10_000_000)).await.unwrap().unwrap().value,
+        [0, 255, 7]
+    );
+
+    // A second write replaces value and expiry.
+    store.put_entry(EntryKind::ApiToken, "a", b"second", None, T0).await.unwrap();
+    assert_eq!(store.entry(EntryKind::ApiToken, "a", T0 + secs(120)).await.unwrap().unwrap().value, b"second");
+
+    assert!(store.delete_entry(EntryKind::ApiToken, "a").await.unwrap());
+    assert!(!store.delete_entry(EntryKind::ApiToken, "a").await.unwrap());
+    assert_eq!(store.entry(EntryKind::ApiToken, "a", T0).await.unwrap(), None);
+    assert_eq!(store.entry(EntryKind::NotBefore, "a", T0).await.unwrap().unwrap().value, b"other kind");
+
+    // Writing an entry that has already expired leaves nothing readable.
+    store.put_entry(EntryKind::Journey, "gone", b"x", Some(T0), T0).await.unwrap();
+    assert_eq!(store.entry(EntryKind::Journey, "gone", T0).await.unwrap(), None);
+}
+
+/// Listing gives the live entries of one kind, in key order, with their keys.
+pub async fn entries_are_listed_per_kind_in_key_order<S: Store>(store: S) {
+    for key in ["c", "a", "b", "ключ"] {
+        store.put_entry(EntryKind::ApiToken, key, key.as_bytes(), None, T0).await.unwrap();
+    }
+    store.put_entry(EntryKind::ApiToken, "short", b"s", Some(T0 + secs(5)), T0).await.unwrap();
+    store.put_entry(EntryKind::RevokedSession, "z", b"z", None, T0).await.unwrap();
+    let keys = |entries: Vec<Entry>| entries.into_iter().map(|e| e.key).collect::<Vec<_>>();
+    assert_eq!(keys(store.list_entries(EntryKind::ApiToken, T0).await.unwrap()), ["a", "b", "c", "short", "ключ"]);
+    assert_eq!(keys(store.list_entries(EntryKind::ApiToken, T0 + secs(5)).await.unwrap()), ["a", "b", "c", "ключ"]);
+    assert_eq!(keys(store.list_entries(EntryKind::RevokedSession, T0).await.unwrap()), ["z"]);
+    assert!(store.list_entries(EntryKind::Journey, T0).await.unwrap().is_empty());
+    let listed = store.list_entries(EntryKind::ApiToken, T0).await.unwrap();
+    assert_eq!(listed[1], Entry { key: "b".into(), value: b"b".to_vec(), expires_at: None });
+}
+
+/// `swap_entry` writes only over the expected value, treats an expired entry as absent, and
+/// deletes when given no new value.
+pub async fn swap_entry_compares_before_it_writes<S: Store>(store: S) {
+    let k = EntryKind::Journey;
+    assert!(store.swap_entry(k, "j", None, Some((b"1", None)), T0).await.unwrap(), "absent as expected");
+    assert!(!store.swap_entry(k, "j", None, Some((b"x", None)), T0).await.unwrap(), "no longer absent");
+    assert!(!store.swap_entry(k, "j", Some(b"0"), Some((b"x", None)), T0).await.unwrap(), "wrong value");
+    assert_eq!(store.entry(k, "j", T0).await.unwrap().unwrap().value, b"1", "losing swaps change nothing");
+    assert!(store.swap_entry(k, "j", Some(b"1"), Some((b"2", Some(T0 + secs(30)))), T0).await.unwrap());
+    assert_eq!(store.entry(k, "j", T0).await.unwrap().unwrap().expires_at, Some(T0 + secs(30)));
+    // Past its expiry the entry is absent, for swaps too.
+    assert!(!store.swap_entry(k, "j", Some(b"2"), Some((b"3", None)), T0 + secs(30)).await.unwrap());
+    assert!(store.swap_entry(k, "j", None, Some((b"3", None)), T0 + secs(30)).await.unwrap());
+    assert!(store.swap_entry(k, "j", Some(b"3"), None, T0 + secs(31)).await.unwrap(), "swap to nothing deletes");
+    assert_eq!(store.entry(k, "j", T0).await.unwrap(), None);
+    assert!(!store.delete_entry(k, "j").await.unwrap());
+}
+
+/// Of many concurrent swaps from the same value, exactly one wins, and its value is the one kept.
+pub async fn concurrent_swaps_have_exactly_one_winner<S: Store>(store: S) {
+    store.put_entry(EntryKind::Journey, "race", b"step-1", None, T0).await.unwrap();
+    let mut tasks = JoinSet::new();
+    for i in 0..16u8 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let value = [b's', i];
+            let won = store.swap_entry(EntryKind::Journey, "race", Some(b"step-1"), Some((&value, None)), T0).await;
+            (i, won.unwrap())
+        });
+    }
+    let mut winners = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (i, won) = done.unwrap();
+        if won {
+            winners.push(i);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let kept = store.entry(EntryKind::Journey, "race", T0).await.unwrap().unwrap().value;
+    assert_eq!(kept, [b's', winners[0]]);
+}
+
+/// Sweeping entries removes only expired ones (backends that expire entries themselves may sweep
+/// none), and live entries stay readable.
+pub async fn sweep_entries_leaves_live_entries<S: Store>(store: S) {
+    for i in 0..5u64 {
+        store
+            .put_entry(EntryKind::RevokedSession, &format!("r{i}"), b"x", Some(T0 + secs(10 * (i + 1))), T0)
+            .await
+            .unwrap();
+    }
+    store.put_entry(EntryKind::ApiToken, "keep", b"k", None, T0).await.unwrap();
+    let swept = store.sweep_entries(T0 + secs(30), 100).await.unwrap();
+    assert!(swept <= 3, "{swept}");
+    let left: Vec<String> = store
+        .list_entries(EntryKind::RevokedSession, T0 + secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    assert_eq!(left, ["r3", "r4"]);
+    assert_eq!(store.sweep_entries(T0 + secs(30), 100).await.unwrap(), 0, "nothing is swept twice");
+    assert!(store.entry(EntryKind::ApiToken, "keep", T0 + secs(30)).await.unwrap().is_some());
+    // The limit bounds each sweep; a backend that sweeps at all sweeps the two left one by one.
+    let first = store.sweep_entries(T0 + secs(100), 1).await.unwrap();
+    assert_eq!(first, usize::from(swept > 0));
+}
+
 /// A working store answers `ping`.
 pub async fn ping_answers<S: Store>(store: S) {
     store.ping().await.unwrap();
@@ -676,6 +797,11 @@ macro_rules! conformance_suite {
             unicode_names_and_attributes_round_trip,
             shared_lookup_follows_every_write,
             session_counts_follow_every_write,
+            entries_round_trip_until_they_expire,
+            entries_are_listed_per_kind_in_key_order,
+            swap_entry_compares_before_it_writes,
+            concurrent_swaps_have_exactly_one_winner,
+            sweep_entries_leaves_live_entries,
         );
     };
 }

@@ -6,15 +6,18 @@
 //! - `user_sessions` (multimap): (realm, user) → token hashes;
 //! - `session_expiry`: (expires_at, token hash) → nothing, ordered by deadline for sweeping;
 //! - `session_counts`: realm → how many sessions it holds, for metrics without a scan;
-//! - `realm_state`: realm → its state as JSON.
+//! - `realm_state`: realm → its state as JSON;
+//! - `entries`: (kind, key) → (expiry or `i64::MAX`, value), the small key-value space;
+//! - `entry_expiry`: (expiry, kind, key) → nothing, for sweeping entries that expire.
 //!
 //! Every change to a session updates all five session tables in one transaction, so the indexes
 //! and counts never disagree with the records, and every write transaction is committed (fsynced) before
 //! the method returns. redb is blocking, so each call runs on tokio's blocking pool.
 
 use crate::cache::SessionCache;
+use crate::memory::alive;
 use crate::memory::sort_oldest_first;
-use crate::{CacheStats, RealmState, SessionFilter, Store, StoreError};
+use crate::{CacheStats, Entry, EntryKind, RealmState, SessionFilter, Store, StoreError};
 use redb::{
     Database, DatabaseError, MultimapTable, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, Table,
     TableDefinition, TableHandle, WriteTransaction,
@@ -38,6 +41,19 @@ const USERS: MultimapTableDefinition<'_, (&str, &str), Hash> = MultimapTableDefi
 const EXPIRY: TableDefinition<'_, (i64, Hash), ()> = TableDefinition::new("session_expiry");
 const REALMS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("realm_state");
 const COUNTS: TableDefinition<'_, &str, u64> = TableDefinition::new("session_counts");
+const ENTRIES: TableDefinition<'_, (&str, &str), (i64, &[u8])> = TableDefinition::new("entries");
+const ENTRY_EXPIRY: TableDefinition<'_, (i64, &str, &str), ()> = TableDefinition::new("entry_expiry");
+
+/// The stored form of "never expires".
+const NEVER: i64 = i64::MAX;
+
+fn stored_expiry(expires_at: Option<Timestamp>) -> i64 {
+    expires_at.map_or(NEVER, Timestamp::unix)
+}
+
+fn read_expiry(stored: i64) -> Option<Timestamp> {
+    (stored != NEVER).then(|| Timestamp::from_unix(stored))
+}
 
 /// Sessions kept decoded in memory at most; about 1 KiB each.
 const CACHE_CAPACITY: usize = 100_000;
@@ -142,6 +158,8 @@ impl EmbeddedStore {
                 tables.recount()?;
             }
             txn.open_table(REALMS).map_err(unavailable)?;
+            txn.open_table(ENTRIES).map_err(unavailable)?;
+            txn.open_table(ENTRY_EXPIRY).map_err(unavailable)?;
         }
         txn.commit().map_err(unavailable)?;
 
@@ -289,6 +307,30 @@ impl<'txn> Tables<'txn> {
         }
         Ok(())
     }
+}
+
+/// Writes (`Some`) or deletes (`None`) one entry and its expiry index entry in `txn`; returns
+/// whether an entry was there before.
+fn write_entry(
+    txn: &WriteTransaction,
+    kind: EntryKind,
+    key: &str,
+    new: Option<(&[u8], Option<Timestamp>)>,
+) -> Result<bool, StoreError> {
+    let mut entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+    let mut expiry = txn.open_table(ENTRY_EXPIRY).map_err(unavailable)?;
+    let old = entries.remove((kind.tag(), key)).map_err(unavailable)?.map(|v| v.value().0);
+    if let Some(at) = old.filter(|at| *at != NEVER) {
+        expiry.remove((at, kind.tag(), key)).map_err(unavailable)?;
+    }
+    if let Some((value, expires_at)) = new {
+        let at = stored_expiry(expires_at);
+        entries.insert((kind.tag(), key), (at, value)).map_err(unavailable)?;
+        if at != NEVER {
+            expiry.insert((at, kind.tag(), key), ()).map_err(unavailable)?;
+        }
+    }
+    Ok(old.is_some())
 }
 
 fn load(sessions: &impl ReadableTable<Hash, &'static [u8]>, hash: &Hash) -> Result<Option<SessionRecord>, StoreError> {
@@ -556,6 +598,131 @@ impl Store for EmbeddedStore {
                 .insert(realm.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;
             txn.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn entry(&self, kind: EntryKind, key: &str, now: Timestamp) -> Result<Option<Entry>, StoreError> {
+        // One point read, on the hot path of client-side sessions: inline, like the token lookup.
+        let txn = self.db.begin_read().map_err(unavailable)?;
+        let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+        let Some(found) = entries.get((kind.tag(), key)).map_err(unavailable)? else { return Ok(None) };
+        let (expiry, value) = found.value();
+        let expires_at = read_expiry(expiry);
+        Ok(alive(expires_at, now).then(|| Entry { key: key.to_owned(), value: value.to_vec(), expires_at }))
+    }
+
+    async fn put_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<Timestamp>,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            write_entry(&txn, kind, &key, Some((&value, expires_at)))?;
+            txn.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn swap_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<(&[u8], Option<Timestamp>)>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let (key, expected) = (key.to_owned(), expected.map(<[u8]>::to_vec));
+        let new = new.map(|(value, at)| (value.to_vec(), at));
+        self.blocking(move |db| {
+            // redb has one writer at a time, so the read and the write below are one atomic step.
+            let txn = db.begin_write().map_err(unavailable)?;
+            let current = {
+                let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+                let found = entries.get((kind.tag(), key.as_str())).map_err(unavailable)?;
+                found.and_then(|f| {
+                    let (expiry, value) = f.value();
+                    alive(read_expiry(expiry), now).then(|| value.to_vec())
+                })
+            };
+            if current != expected {
+                return Ok(false);
+            }
+            write_entry(&txn, kind, &key, new.as_ref().map(|(v, at)| (v.as_slice(), *at)))?;
+            txn.commit().map_err(unavailable)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_entry(&self, kind: EntryKind, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let existed = write_entry(&txn, kind, &key, None)?;
+            txn.commit().map_err(unavailable)?;
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn list_entries(&self, kind: EntryKind, now: Timestamp) -> Result<Vec<Entry>, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for item in entries.range((kind.tag(), "")..).map_err(unavailable)? {
+                let (k, v) = item.map_err(unavailable)?;
+                let (tag, key) = k.value();
+                if tag != kind.tag() {
+                    break;
+                }
+                let (expiry, value) = v.value();
+                let expires_at = read_expiry(expiry);
+                if alive(expires_at, now) {
+                    out.push(Entry { key: key.to_owned(), value: value.to_vec(), expires_at });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn sweep_entries(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(unavailable)?;
+            let due = {
+                let expiry = txn.open_table(ENTRY_EXPIRY).map_err(unavailable)?;
+                let due = expiry
+                    .range(..(now.unix().saturating_add(1), "", ""))
+                    .map_err(unavailable)?
+                    .take(limit)
+                    .map(|item| {
+                        item.map(|(k, _)| {
+                            let (_, tag, key) = k.value();
+                            (tag.to_owned(), key.to_owned())
+                        })
+                        .map_err(unavailable)
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                due
+            };
+            let mut entries = txn.open_table(ENTRIES).map_err(unavailable)?;
+            let mut expiry = txn.open_table(ENTRY_EXPIRY).map_err(unavailable)?;
+            for (tag, key) in &due {
+                let stored = entries.remove((tag.as_str(), key.as_str())).map_err(unavailable)?.map(|v| v.value().0);
+                if let Some(at) = stored {
+                    expiry.remove((at, tag.as_str(), key.as_str())).map_err(unavailable)?;
+                }
+            }
+            drop((entries, expiry));
+            txn.commit().map_err(unavailable)?;
+            Ok(due.len())
         })
         .await
     }

@@ -71,6 +71,7 @@ pub use any::AnyStore;
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use memory::MemoryStore;
+
 pub use redis::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, RedisKey, RedisKeys, RedisMode, RedisSettings, RedisStore};
 
 use serde::{Deserialize, Serialize};
@@ -86,6 +87,52 @@ pub struct RealmState {
     pub default_cookie_name: String,
     /// The cookie name in force (the default unless set by config, CLI or API).
     pub cookie_name: String,
+}
+
+/// What an entry of the store's small key-value space holds. Each kind has keys of its own, so
+/// two features never read each other's values. The store gives entries no meaning: the server
+/// encodes and decodes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// The JWT signing keys, sealed with a key derived from the secret.
+    SigningKeys,
+    /// An API token, keyed by the hex SHA-256 of the token.
+    ApiToken,
+    /// A revoked client-side session, keyed by realm and session id, kept until its deadline.
+    RevokedSession,
+    /// The instant before which a user's (or a realm's) client-side sessions no longer count.
+    NotBefore,
+    /// The state of a login journey in progress.
+    Journey,
+}
+
+impl EntryKind {
+    /// Every kind, for backends that keep one index per kind.
+    pub const ALL: [EntryKind; 5] =
+        [Self::SigningKeys, Self::ApiToken, Self::RevokedSession, Self::NotBefore, Self::Journey];
+
+    /// A short, stable name for key names and tables; never changes once written.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Self::SigningKeys => "signing-keys",
+            Self::ApiToken => "api-token",
+            Self::RevokedSession => "revoked",
+            Self::NotBefore => "not-before",
+            Self::Journey => "journey",
+        }
+    }
+}
+
+/// One entry as stored: its value and, when it has one, the instant it stops existing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The key, as given to [`Store::put_entry`].
+    pub key: String,
+    /// The value, as given.
+    pub value: Vec<u8>,
+    /// When the entry expires; `None` keeps it until it is deleted.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// How often a backend's in-process session cache answered a lookup itself, since the store was
@@ -114,7 +161,9 @@ pub struct SessionFilter {
 /// - "not found" is `Ok(None)` / `Ok(false)`, never an error;
 /// - the per-user index always agrees with the sessions: a session deleted by any path is gone
 ///   from its user's list;
-/// - `sweep_expired` deletes only sessions whose `expires_at <= now`, at most `limit` per call;
+/// - `sweep_expired` deletes only sessions whose `expires_at <= now`, at most `limit` per call
+///   (and `sweep_entries` the same for entries);
+/// - an entry is never answered past its `expires_at`, and `swap_entry` is atomic;
 /// - a backend that counts sessions per realm ([`Store::session_count`]) keeps the count equal to
 ///   the sessions stored, whichever path created or deleted them.
 pub trait Store: Clone + Send + Sync + 'static {
@@ -179,6 +228,51 @@ pub trait Store: Clone + Send + Sync + 'static {
 
     /// Replaces the stored state of `realm`.
     fn put_realm_state(&self, realm: &str, state: &RealmState) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The entry `kind`/`key`; `None` when absent or expired at `now`.
+    fn entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Option<Entry>, StoreError>> + Send;
+
+    /// Writes the entry `kind`/`key`, replacing any value it had. `now` is the present, from
+    /// which backends that expire keys themselves (Redis) count the time left.
+    fn put_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Compare and swap: when the entry's value at `now` is `expected` (`None`: absent or
+    /// expired), writes `new` (`None`: deletes it) and returns `true`; otherwise changes nothing
+    /// and returns `false`. Of concurrent swaps from the same expected value, exactly one wins.
+    fn swap_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<(&[u8], Option<Timestamp>)>,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the entry; `true` when it existed (expired or not).
+    fn delete_entry(&self, kind: EntryKind, key: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Every entry of `kind` alive at `now`, in key order.
+    fn list_entries(
+        &self,
+        kind: EntryKind,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
+
+    /// Deletes up to `limit` entries whose `expires_at <= now`; returns how many. Backends whose
+    /// entries expire by themselves (Redis) may answer `0`.
+    fn sweep_entries(&self, now: Timestamp, limit: usize) -> impl Future<Output = Result<usize, StoreError>> + Send;
 
     /// Checks that the backend answers (for `/readyz`).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -1,11 +1,11 @@
 //! Sessions in a map in memory: for tests, and for deployments that accept losing every session
 //! on restart.
 
-use crate::{RealmState, SessionFilter, Store, StoreError};
+use crate::{Entry, EntryKind, RealmState, SessionFilter, Store, StoreError};
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::{SessionId, TokenHash};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// A store that keeps everything in memory. Clones share the same data.
@@ -34,6 +34,13 @@ struct Maps {
     /// realm → how many sessions it holds, kept with every insert and remove.
     counts: HashMap<String, u64>,
     realms: HashMap<String, RealmState>,
+    /// Entries by kind and key, in key order for listing.
+    entries: BTreeMap<(EntryKind, String), (Vec<u8>, Option<Timestamp>)>,
+}
+
+/// Whether an entry that expires at `expires_at` still exists at `now`.
+pub(crate) fn alive(expires_at: Option<Timestamp>, now: Timestamp) -> bool {
+    expires_at.is_none_or(|at| at > now)
 }
 
 impl Maps {
@@ -205,6 +212,73 @@ impl Store for MemoryStore {
     async fn put_realm_state(&self, realm: &str, state: &RealmState) -> Result<(), StoreError> {
         self.write().realms.insert(realm.to_owned(), state.clone());
         Ok(())
+    }
+
+    async fn entry(&self, kind: EntryKind, key: &str, now: Timestamp) -> Result<Option<Entry>, StoreError> {
+        let maps = self.read();
+        Ok(maps.entries.get(&(kind, key.to_owned())).filter(|(_, at)| alive(*at, now)).map(|(value, at)| Entry {
+            key: key.to_owned(),
+            value: value.clone(),
+            expires_at: *at,
+        }))
+    }
+
+    async fn put_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<Timestamp>,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write().entries.insert((kind, key.to_owned()), (value.to_vec(), expires_at));
+        Ok(())
+    }
+
+    async fn swap_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<(&[u8], Option<Timestamp>)>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut maps = self.write();
+        let slot = (kind, key.to_owned());
+        let current = maps.entries.get(&slot).filter(|(_, at)| alive(*at, now)).map(|(value, _)| value.as_slice());
+        if current != expected {
+            return Ok(false);
+        }
+        match new {
+            Some((value, expires_at)) => maps.entries.insert(slot, (value.to_vec(), expires_at)),
+            None => maps.entries.remove(&slot),
+        };
+        Ok(true)
+    }
+
+    async fn delete_entry(&self, kind: EntryKind, key: &str) -> Result<bool, StoreError> {
+        Ok(self.write().entries.remove(&(kind, key.to_owned())).is_some())
+    }
+
+    async fn list_entries(&self, kind: EntryKind, now: Timestamp) -> Result<Vec<Entry>, StoreError> {
+        let maps = self.read();
+        Ok(maps
+            .entries
+            .range((kind, String::new())..)
+            .take_while(|((k, _), _)| *k == kind)
+            .filter(|(_, (_, at))| alive(*at, now))
+            .map(|((_, key), (value, at))| Entry { key: key.clone(), value: value.clone(), expires_at: *at })
+            .collect())
+    }
+
+    async fn sweep_entries(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        let mut maps = self.write();
+        let due: Vec<(EntryKind, String)> =
+            maps.entries.iter().filter(|(_, (_, at))| !alive(*at, now)).take(limit).map(|(k, _)| k.clone()).collect();
+        for slot in &due {
+            maps.entries.remove(slot);
+        }
+        Ok(due.len())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -92,6 +92,7 @@
 //! losing `index-key` makes the sessions unreachable for instances started afterwards.
 
 mod broadcast;
+mod entries;
 mod link;
 mod names;
 mod scripts;
@@ -102,7 +103,7 @@ pub use seal::{RedisKey, RedisKeys};
 pub use settings::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, RedisMode, RedisSettings};
 
 use crate::memory::sort_oldest_first;
-use crate::{CacheStats, RealmState, SessionFilter, Store, StoreError};
+use crate::{CacheStats, Entry, EntryKind, RealmState, SessionFilter, Store, StoreError};
 use broadcast::LocalCache;
 use chacha20poly1305::aead::OsRng;
 use chacha20poly1305::aead::rand_core::RngCore;
@@ -945,6 +946,45 @@ impl Store for RedisStore {
         let mut cmd = redis::cmd("SET");
         cmd.arg(&key).arg(sealed);
         self.query::<()>(cmd).await
+    }
+
+    async fn entry(&self, kind: EntryKind, key: &str, now: Timestamp) -> Result<Option<Entry>, StoreError> {
+        self.get_entry(kind, key, now).await
+    }
+
+    async fn put_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        value: &[u8],
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write_entry(kind, key, value, expires_at, now).await
+    }
+
+    async fn swap_entry(
+        &self,
+        kind: EntryKind,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<(&[u8], Option<Timestamp>)>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.compare_and_swap_entry(kind, key, expected, new, now).await
+    }
+
+    async fn delete_entry(&self, kind: EntryKind, key: &str) -> Result<bool, StoreError> {
+        self.remove_entry(kind, key).await
+    }
+
+    async fn list_entries(&self, kind: EntryKind, now: Timestamp) -> Result<Vec<Entry>, StoreError> {
+        self.all_entries(kind, now).await
+    }
+
+    async fn sweep_entries(&self, _now: Timestamp, _limit: usize) -> Result<usize, StoreError> {
+        // Redis expires entries by itself.
+        Ok(0)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -195,6 +195,17 @@ impl Names {
         format!("{}x:{{{bucket}}}", self.prefix)
     }
 
+    /// An entry of the key-value space. Every entry of a kind shares the hash tag of the kind,
+    /// so the kind's index and its entries sit on one slot.
+    pub(crate) fn entry(&self, kind: &str, key: &str) -> String {
+        format!("{}e:{{{kind}}}:{}", self.prefix, hex(&self.tag("entry", &[kind.as_bytes(), key.as_bytes()])))
+    }
+
+    /// The set of a kind's entry names, for listing.
+    pub(crate) fn entry_index(&self, kind: &str) -> String {
+        format!("{}E:{{{kind}}}", self.prefix)
+    }
+
     pub(crate) fn realm_state(&self, realm: &str) -> String {
         format!("{}r:{}", self.prefix, self.realm_tag(realm))
     }

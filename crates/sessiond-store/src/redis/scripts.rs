@@ -253,6 +253,59 @@ end
 return 0
 ";
 
+/// Writes entry `KEYS[1]` (value `ARGV[2]`, lifetime `ARGV[3]` ms, `0` for none) and lists it in
+/// its kind's index `KEYS[2]`. Reply: 1.
+const ENTRY_PUT: &str = r"
+redis.call('SET', KEYS[1], ARGV[2])
+if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+redis.call('SADD', KEYS[2], KEYS[1])
+return 1
+";
+
+/// Compare and swap of entry `KEYS[1]` (index `KEYS[2]`): proceeds only when the key holds
+/// exactly the value read before (`ARGV[2]` = 'none' for no string key, else 'some' and `ARGV[3]` the
+/// stored bytes), then writes `ARGV[4]` with lifetime `ARGV[5]` ms, or deletes the entry when
+/// `ARGV[4]` is empty. Reply: 1 when swapped, 0 when the entry changed in between.
+const ENTRY_SWAP: &str = r"
+local t = kind(KEYS[1])
+if ARGV[2] == 'none' then
+  -- A key of another type was read as absent, and is replaced like one.
+  if t == 'string' then return 0 end
+elseif t ~= 'string' or redis.call('GET', KEYS[1]) ~= ARGV[3] then
+  return 0
+end
+if ARGV[4] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], KEYS[1])
+else
+  redis.call('SET', KEYS[1], ARGV[4])
+  if tonumber(ARGV[5]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+  redis.call('SADD', KEYS[2], KEYS[1])
+end
+return 1
+";
+
+/// Deletes entry `KEYS[1]` and its place in index `KEYS[2]`. Reply: 1 when it existed.
+const ENTRY_DELETE: &str = r"
+redis.call('SREM', KEYS[2], KEYS[1])
+return redis.call('DEL', KEYS[1])
+";
+
+/// Every entry of the index `KEYS[1]` that still exists, as {name, value, ...}; names whose
+/// key expired or holds another type leave the index.
+const ENTRY_LIST: &str = r"
+local out = {}
+for _, k in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if kind(k) == 'string' then
+    table.insert(out, k)
+    table.insert(out, redis.call('GET', k))
+  else
+    redis.call('SREM', KEYS[1], k)
+  end
+end
+return out
+";
+
 /// Every script, hashed once.
 pub(crate) struct Scripts {
     pub(crate) create: Script,
@@ -265,6 +318,10 @@ pub(crate) struct Scripts {
     pub(crate) get: Script,
     pub(crate) index_key: Script,
     pub(crate) replace: Script,
+    pub(crate) entry_put: Script,
+    pub(crate) entry_swap: Script,
+    pub(crate) entry_delete: Script,
+    pub(crate) entry_list: Script,
 }
 
 impl Scripts {
@@ -281,6 +338,10 @@ impl Scripts {
             get: with_prelude(GET),
             index_key: with_prelude(INDEX_KEY),
             replace: with_prelude(REPLACE),
+            entry_put: with_prelude(ENTRY_PUT),
+            entry_swap: with_prelude(ENTRY_SWAP),
+            entry_delete: with_prelude(ENTRY_DELETE),
+            entry_list: with_prelude(ENTRY_LIST),
         }
     }
 }

@@ -40,6 +40,11 @@ macro_rules! every_case {
             unicode_names_and_attributes_round_trip,
             shared_lookup_follows_every_write,
             session_counts_follow_every_write,
+            entries_round_trip_until_they_expire,
+            entries_are_listed_per_kind_in_key_order,
+            swap_entry_compares_before_it_writes,
+            concurrent_swaps_have_exactly_one_winner,
+            sweep_entries_leaves_live_entries,
         }
     };
 }
