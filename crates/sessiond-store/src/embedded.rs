@@ -698,7 +698,7 @@ impl Store for EmbeddedStore {
             let txn = db.begin_write().map_err(unavailable)?;
             let due = {
                 let expiry = txn.open_table(ENTRY_EXPIRY).map_err(unavailable)?;
-                let due = expiry
+                expiry
                     .range(..(now.unix().saturating_add(1), "", ""))
                     .map_err(unavailable)?
                     .take(limit)
@@ -709,8 +709,7 @@ impl Store for EmbeddedStore {
                         })
                         .map_err(unavailable)
                     })
-                    .collect::<Result<Vec<_>, _>>()?;
-                due
+                    .collect::<Result<Vec<_>, _>>()?
             };
             let mut entries = txn.open_table(ENTRIES).map_err(unavailable)?;
             let mut expiry = txn.open_table(ENTRY_EXPIRY).map_err(unavailable)?;
