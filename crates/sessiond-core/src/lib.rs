@@ -16,6 +16,7 @@
 //! - [`access`]: access rules for forward auth and request-path normalisation.
 //! - [`regulation`]: brute-force regulation of logins.
 //! - [`journey`]: login journeys and their `auth_id` tickets.
+//! - [`jwt`]: session JWTs (EdDSA) and the signing keyring.
 //!
 //! ```
 //! use sessiond_core::timeout::{Timeouts, Verdict};
@@ -34,6 +35,7 @@ pub mod access;
 pub mod cookie;
 pub mod duration;
 pub mod journey;
+pub mod jwt;
 pub mod keys;
 pub mod realm;
 pub mod redirect;

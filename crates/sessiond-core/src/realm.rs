@@ -1,6 +1,7 @@
 //! A realm's validated policy: its cookie, its timeouts, its portal.
 
 use crate::cookie::{CookieSpec, SameSite};
+use crate::jwt::JwtSettings;
 use crate::timeout::Timeouts;
 use url::Url;
 
@@ -61,4 +62,6 @@ pub struct RealmPolicy {
     pub cookie: CookieSettings,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// Session JWTs.
+    pub jwt: JwtSettings,
 }

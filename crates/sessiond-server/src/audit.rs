@@ -31,6 +31,8 @@ pub enum AuditKind {
     SessionCreated,
     /// A realm's cookie name changed, ending every session of the realm.
     CookieNameChanged,
+    /// A realm's JWT signing key was rotated (by schedule or by an administrator).
+    KeyRotated,
 }
 
 /// One event. Fields that do not apply are left out.

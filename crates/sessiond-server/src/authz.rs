@@ -29,6 +29,7 @@ const REMOTE_USER: HeaderName = HeaderName::from_static("remote-user");
 const REMOTE_GROUPS: HeaderName = HeaderName::from_static("remote-groups");
 const REMOTE_EMAIL: HeaderName = HeaderName::from_static("remote-email");
 const REMOTE_NAME: HeaderName = HeaderName::from_static("remote-name");
+const REMOTE_JWT: HeaderName = HeaderName::from_static("remote-jwt");
 
 /// The route of nginx's `auth_request`.
 pub(crate) const AUTH_REQUEST: &str = "/api/authz/auth-request";
@@ -134,6 +135,14 @@ async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {
             let mut response = empty(StatusCode::OK);
             if let Some(session) = &session {
                 identity_headers(response.headers_mut(), session);
+                if realm.policy.jwt.enabled && realm.policy.jwt.header {
+                    match app.signing.header_jwt(app, realm, session).await {
+                        Ok(Some(jwt)) => put(response.headers_mut(), REMOTE_JWT, &jwt),
+                        Ok(None) => {}
+                        // An application that was promised the JWT must not get the request without it.
+                        Err(error) => return failed(error),
+                    }
+                }
             }
             response
         }
@@ -324,6 +333,7 @@ mod tests {
                 http_only: sessiond_core::realm::HttpOnlyMode::On,
             },
             timeouts: sessiond_core::timeout::Timeouts::default(),
+            jwt: Default::default(),
         };
         Realm::new(policy, "sd_test")
     }

@@ -83,7 +83,8 @@ pub struct RequestContext {
     pub user_agent: Option<String>,
 }
 
-fn request_host(headers: &HeaderMap) -> Option<&str> {
+/// The request's host without its port, when it is a plausible host.
+pub(crate) fn request_host(headers: &HeaderMap) -> Option<&str> {
     let host = headers.get(header::HOST)?.to_str().ok()?;
     if host.len() > MAX_HOST {
         return None;
@@ -193,6 +194,15 @@ pub fn has_session_cookie(headers: &HeaderMap, realm: &Realm) -> bool {
 pub struct ResponseCookies(Arc<Mutex<Vec<HeaderValue>>>);
 
 impl ResponseCookies {
+    /// Queues the deletion of the realm's session cookie, and of its JWT cookie when the realm
+    /// sets one.
+    pub fn end_session(&self, realm: &Realm) {
+        self.push(&realm.cookie.delete_cookie());
+        if realm.policy.jwt.enabled && realm.policy.jwt.cookie {
+            self.push(&realm.cookie.companion(sessiond_core::cookie::JWT_SUFFIX).delete_cookie());
+        }
+    }
+
     /// Queues one `Set-Cookie` value.
     pub fn push(&self, set_cookie: &str) {
         if let (Ok(value), Ok(mut list)) = (HeaderValue::from_str(set_cookie), self.0.lock()) {
@@ -274,7 +284,7 @@ where
             }
             Err(e) => {
                 if has_session_cookie(&parts.headers, &ctx.realm) && matches!(e, ApiError::Unauthenticated(_)) {
-                    cookies.push(&ctx.realm.cookie.delete_cookie());
+                    cookies.end_session(&ctx.realm);
                 }
                 Err(e.into_response())
             }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod extract;
+pub mod jwt;
 pub mod login;
 pub mod metrics;
 pub mod regulation;
@@ -55,7 +56,8 @@ pub fn metrics_router(app: App) -> Router {
 fn application(app: App, with_metrics: bool) -> Router {
     let body_limit = app.settings.max_body_bytes;
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    let mut routes = Router::new().merge(health::router()).merge(api::router()).merge(portal::router());
+    let mut routes =
+        Router::new().merge(health::router()).merge(api::router()).merge(portal::router()).merge(jwt::router());
     if with_metrics {
         routes = routes.merge(metrics::router());
     }
@@ -89,6 +91,7 @@ pub async fn background(app: App, every: Duration, shutdown: impl std::future::F
         }
         sweep(&app).await;
         reload_users(&app).await;
+        app.signing.refresh(&app).await;
         app.regulator.prune(app.clock.now());
     }
 }

@@ -35,7 +35,43 @@ pub async fn verify(
     cookies: &ResponseCookies,
     from_cookie: bool,
 ) -> Result<Arc<SessionRecord>, ApiError> {
-    let hash = token.hash();
+    verify_hash(app, realm, &token.hash(), force_touch, from_cookie.then_some((token, cookies))).await
+}
+
+/// Checks a session JWT: its signature and time window, then that its session is still live
+/// in the realm and belongs to its subject, exactly as if the session's token had been
+/// presented (timeouts applied, activity recorded). A JWT of an ended session is refused even
+/// within its own lifetime.
+///
+/// # Errors
+/// `unauthenticated` for a refused JWT or an ended session; `store_unavailable`.
+pub async fn verify_jwt(
+    app: &App,
+    realm: &Realm,
+    jwt: &str,
+    force_touch: bool,
+) -> Result<Arc<SessionRecord>, ApiError> {
+    let claims = crate::jwt::check(app, realm, jwt).await?;
+    let id = SessionId::parse(&claims.sid).map_err(|_| ApiError::Unauthenticated("invalid session JWT"))?;
+    let session = app
+        .metrics
+        .store(StoreOp::SessionById, app.store.session_by_id(&id))
+        .await?
+        .filter(|s| s.realm == realm.name() && s.user == claims.sub)
+        .ok_or(ApiError::Unauthenticated("unknown or ended session"))?;
+    verify_hash(app, realm, &session.token_hash, force_touch, None).await
+}
+
+/// [`verify`] for a session found by its token's hash; `refresh` is the token and where to
+/// queue its refreshed cookie, when it came in a cookie.
+async fn verify_hash(
+    app: &App,
+    realm: &Realm,
+    hash: &sessiond_core::token::TokenHash,
+    force_touch: bool,
+    refresh: Option<(&SessionToken, &ResponseCookies)>,
+) -> Result<Arc<SessionRecord>, ApiError> {
+    let hash = *hash;
     let now = app.clock.now();
     let session = app
         .metrics
@@ -80,7 +116,7 @@ pub async fn verify(
                 touched.last_seen_at = last_seen_at;
                 touched.expires_at = expires_at;
                 let session = Arc::new(touched);
-                if from_cookie {
+                if let Some((token, cookies)) = refresh {
                     cookies.push(&realm.cookie.set_cookie(&token.expose(), Some(now.until(expires_at))));
                 }
                 debug!(session_id = %session.id, "session touched");

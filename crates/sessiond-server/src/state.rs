@@ -95,6 +95,8 @@ pub struct AppInner {
     pub access: arc_swap::ArcSwap<sessiond_core::access::AccessControl>,
     /// What `GET /metrics` reports.
     pub metrics: crate::metrics::Metrics,
+    /// The realms' JWT signing keys.
+    pub signing: crate::jwt::Signing,
 }
 
 impl std::ops::Deref for App {
@@ -141,7 +143,9 @@ pub async fn resolve_cookie_name(store: &AnyStore, policy: &RealmPolicy) -> Resu
 }
 
 impl App {
-    /// Builds the state. `realms` must not be empty; the first is the fallback realm.
+    /// Builds the state. `realms` must not be empty; the first is the fallback realm. Values
+    /// sealed under `previous_secret` (the secret before a rotation) still open.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: AnyStore,
         clock: Arc<dyn Clock>,
@@ -149,6 +153,7 @@ impl App {
         users: Arc<Users>,
         settings: ServerSettings,
         secret: &[u8],
+        previous_secret: Option<&[u8]>,
         audit: crate::audit::AuditLog,
     ) -> Self {
         let permits = std::thread::available_parallelism().map_or(2, |n| n.get()).max(1);
@@ -165,6 +170,7 @@ impl App {
             audit,
             access: arc_swap::ArcSwap::from_pointee(sessiond_core::access::AccessControl::default()),
             metrics: crate::metrics::Metrics::default(),
+            signing: crate::jwt::Signing::new(secret, previous_secret),
         }))
     }
 

@@ -151,7 +151,17 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         }
     };
 
-    let app = App::new(store.clone(), Arc::new(SystemClock), resolved.realms, users, settings, secret.expose(), audit);
+    let previous = config.secret_previous.as_ref().map(Secret::expose);
+    let app = App::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        resolved.realms,
+        users,
+        settings,
+        secret.expose(),
+        previous,
+        audit,
+    );
     app.access.store(Arc::new(config.access_control.clone()));
     for (realm, ended) in &resolved.renamed {
         let detail = AuditEvent { realm: Some(realm), count: Some(*ended), ..AuditEvent::default() };

@@ -51,6 +51,8 @@ pub(crate) enum AuthenticateResponse {
         session: Box<SessionView>,
         #[serde(skip_serializing_if = "Option::is_none")]
         session_token: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_jwt: Option<String>,
     },
 }
 
@@ -138,10 +140,12 @@ pub(crate) async fn authenticate(
     };
     let credentials = read_callbacks(callbacks)?;
     let (token, record) = login::password_login(&app, &ctx, &headers, &cookies, credentials).await?;
+    let session_jwt = crate::jwt::issue_and_set(&app, realm, &record, &cookies).await?;
     let hide_token = realm.policy.cookie.http_only != HttpOnlyMode::Off && from_browser(&headers);
     Ok(Json(AuthenticateResponse::Done {
         session: Box::new(SessionView::new(&app, &record, true)),
         session_token: (!hide_token).then(|| token.expose()),
+        session_jwt: session_jwt.filter(|_| !hide_token),
     }))
 }
 

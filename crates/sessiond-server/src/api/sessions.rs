@@ -23,6 +23,15 @@ pub(crate) struct CurrentResponse {
     user: UserView,
 }
 
+#[derive(Serialize)]
+pub(crate) struct AuthenticatedResponse {
+    session: SessionView,
+    user: UserView,
+    /// A fresh session JWT, when the realm issues them (left out under the same rule as tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_jwt: Option<String>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuthenticateSessionRequest {
@@ -33,41 +42,56 @@ pub(crate) struct AuthenticateSessionRequest {
 }
 
 /// `POST /api/v1/sessions/authenticate`: checks a session token (from the body, the
-/// `Authorization` header, the header named like the cookie, or the cookie), records the
-/// activity, and answers the session and its user. Callers: anyone holding a token.
+/// `Authorization` header, the header named like the cookie, or the cookie) or a session JWT
+/// (from the body), records the activity, and answers the session, its user and a fresh
+/// session JWT. A JWT is accepted only while its session is live. Callers: anyone holding a
+/// token or a JWT.
 pub(crate) async fn authenticate_session(
     State(app): State<App>,
     ctx: RequestContext,
     cookies: ResponseCookies,
     headers: HeaderMap,
     JsonBody(request): JsonBody<AuthenticateSessionRequest>,
-) -> Result<Json<CurrentResponse>, ApiError> {
+) -> Result<Json<AuthenticatedResponse>, ApiError> {
     let realm = &ctx.realm;
-    if request.session_jwt.is_some() {
-        return Err(ApiError::Unauthenticated("session JWTs are not enabled in this realm"));
+    let enforced = realm.policy.cookie.http_only == HttpOnlyMode::Enforced;
+    if enforced && (request.session_token.is_some() || request.session_jwt.is_some()) {
+        return Err(ApiError::BadRequest("this realm accepts session tokens only in its cookie".into()));
     }
-    let (token, source) = match request.session_token.as_deref() {
-        Some(_) if realm.policy.cookie.http_only == HttpOnlyMode::Enforced => {
-            return Err(ApiError::BadRequest("this realm accepts session tokens only in its cookie".into()));
+    let (session, source) = match (request.session_token.as_deref(), request.session_jwt.as_deref()) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest("give session_token or session_jwt, not both".into()));
         }
-        Some(text) => (
-            SessionToken::parse(text).map_err(|_| ApiError::Unauthenticated("malformed session token"))?,
-            TokenSource::Body,
-        ),
-        None => find_token(&headers, realm)?.ok_or(ApiError::Unauthenticated("no session token"))?,
-    };
-    let from_cookie = source == TokenSource::Cookie;
-    let session = match sessions::verify(&app, realm, &token, request.extend, &cookies, from_cookie).await {
-        Ok(s) => s,
-        Err(e) => {
-            if from_cookie && matches!(e, ApiError::Unauthenticated(_)) {
-                cookies.push(&realm.cookie.delete_cookie());
+        (None, Some(jwt)) => (sessions::verify_jwt(&app, realm, jwt, request.extend).await?, TokenSource::Body),
+        (text, None) => {
+            let (token, source) = match text {
+                Some(text) => (
+                    SessionToken::parse(text).map_err(|_| ApiError::Unauthenticated("malformed session token"))?,
+                    TokenSource::Body,
+                ),
+                None => find_token(&headers, realm)?.ok_or(ApiError::Unauthenticated("no session token"))?,
+            };
+            let from_cookie = source == TokenSource::Cookie;
+            match sessions::verify(&app, realm, &token, request.extend, &cookies, from_cookie).await {
+                Ok(s) => (s, source),
+                Err(e) => {
+                    if from_cookie && matches!(e, ApiError::Unauthenticated(_)) {
+                        cookies.end_session(realm);
+                    }
+                    return Err(e);
+                }
             }
-            return Err(e);
         }
     };
+    let session_jwt = crate::jwt::issue_and_set(&app, realm, &session, &cookies).await?;
+    // A browser that holds its session in an HttpOnly cookie gets no credential in the body.
+    let hide = source == TokenSource::Cookie && realm.policy.cookie.http_only != HttpOnlyMode::Off;
     let user = UserView::of(&app, &session);
-    Ok(Json(CurrentResponse { session: SessionView::new(&app, &session, true), user }))
+    Ok(Json(AuthenticatedResponse {
+        session: SessionView::new(&app, &session, true),
+        user,
+        session_jwt: session_jwt.filter(|_| !hide),
+    }))
 }
 
 /// `GET /api/v1/sessions/current`: the caller's session and user. Callers: signed in.
@@ -85,7 +109,7 @@ pub(crate) async fn end_current_session(
 ) -> Result<StatusCode, ApiError> {
     let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&caller.session.token_hash)).await?;
     app.metrics.sessions_ended(EndKind::Logout, usize::from(ended.is_some()));
-    cookies.push(&caller.realm.cookie.delete_cookie());
+    cookies.end_session(&caller.realm);
     info!(session_id = %caller.session.id, user = %caller.session.user, "logged out");
     app.audit(AuditKind::Logout, &AuditEvent::of_session(&caller.session));
     Ok(StatusCode::NO_CONTENT)
@@ -166,7 +190,7 @@ pub(crate) async fn revoke_session(
     };
     app.metrics.sessions_ended(kind, usize::from(ended.is_some()));
     if target.token_hash == caller.session.token_hash {
-        cookies.push(&caller.realm.cookie.delete_cookie());
+        cookies.end_session(&caller.realm);
     }
     info!(session_id = %target.id, user = %target.user, by = %caller.session.user, "session revoked");
     app.audit(AuditKind::Revoked, &AuditEvent { actor: Some(&caller.session.user), ..AuditEvent::of_session(&target) });
@@ -205,7 +229,7 @@ pub(crate) async fn revoke_sessions(
     let ended = app.metrics.store(StoreOp::DeleteUserSessions, ending).await?;
     app.metrics.sessions_ended(if own { EndKind::RevokeAll } else { EndKind::Admin }, ended.len());
     if ended.iter().any(|s| s.token_hash == caller.session.token_hash) {
-        cookies.push(&caller.realm.cookie.delete_cookie());
+        cookies.end_session(&caller.realm);
     }
     info!(user = %user, realm = %caller.session.realm, by = %caller.session.user, count = ended.len(), "sessions revoked");
     app.audit(

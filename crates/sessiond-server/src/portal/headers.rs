@@ -105,6 +105,7 @@ mod tests {
                 http_only: HttpOnlyMode::On,
             },
             timeouts: Default::default(),
+            jwt: Default::default(),
         };
         Realm::new(policy, "sd_x")
     }

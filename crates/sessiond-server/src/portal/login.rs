@@ -137,8 +137,11 @@ pub(super) async fn login_submit(
     let credentials =
         Credentials { username: form.username, password: form.password, remember_me: form.remember_me.is_some() };
     match password_login(&app, &ctx, &headers, &cookies, credentials).await {
-        Ok(_) => {
+        Ok((_, record)) => {
             delete_authn_cookie(&cookies, realm);
+            if realm.policy.jwt.cookie {
+                crate::jwt::issue_and_set(&app, realm, &record, &cookies).await?;
+            }
             Ok(see_other(rd.as_ref().map_or("/", |r| r.url.as_str())))
         }
         Err(ApiError::InvalidCredentials) => retry(Flash::InvalidCredentials),

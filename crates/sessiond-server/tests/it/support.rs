@@ -5,6 +5,7 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 use sessiond_core::access::AccessControl;
 use sessiond_core::cookie::SameSite;
+use sessiond_core::jwt::JwtSettings;
 use sessiond_core::realm::{CookieSettings, HttpOnlyMode, RealmPolicy};
 use sessiond_core::regulation::RegulationPolicy;
 use sessiond_core::time::Timestamp;
@@ -40,6 +41,8 @@ pub struct Options {
     pub other_realm: Option<(String, String)>,
     /// The store (default: a fresh memory store).
     pub store: Option<AnyStore>,
+    /// JWT settings of the `main` realm.
+    pub jwt: JwtSettings,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             domain: None,
             other_realm: None,
             store: None,
+            jwt: JwtSettings::default(),
         }
     }
 }
@@ -115,6 +119,7 @@ impl TestServer {
                 http_only: options.http_only,
             },
             timeouts: options.timeouts,
+            jwt: options.jwt,
         };
         let store = options.store.unwrap_or_else(|| AnyStore::Memory(MemoryStore::default()));
         let clock = ManualClock::new(Timestamp::from_unix(START));
@@ -138,7 +143,7 @@ impl TestServer {
         }
         realms.insert(0, Arc::new(Realm::new(policy, COOKIE)));
         let audit = AuditLog::to_file(&dir.path().join("audit.jsonl")).unwrap();
-        let app = App::new(store.clone(), Arc::new(clock.clone()), realms, users, settings, SECRET, audit);
+        let app = App::new(store.clone(), Arc::new(clock.clone()), realms, users, settings, SECRET, None, audit);
         if let Some(access) = options.access {
             app.access.store(Arc::new(access));
         }

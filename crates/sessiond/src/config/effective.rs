@@ -164,6 +164,16 @@ struct Realm {
     expiration: String,
     inactivity: String,
     remember_me: String,
+    jwt: Jwt,
+}
+
+#[derive(Serialize)]
+struct Jwt {
+    enabled: bool,
+    lifetime: String,
+    cookie: bool,
+    header: bool,
+    rotation: String,
 }
 
 #[derive(Serialize)]
@@ -314,6 +324,13 @@ impl From<&RealmPolicy> for Realm {
             // The notation's words for "off": `0` for inactivity, `-1` for remember me.
             inactivity: timeouts.inactivity.map_or_else(|| "0".to_owned(), format_duration),
             remember_me: timeouts.remember_me.map_or_else(|| "-1".to_owned(), format_duration),
+            jwt: Jwt {
+                enabled: realm.jwt.enabled,
+                lifetime: format_duration(realm.jwt.lifetime),
+                cookie: realm.jwt.cookie,
+                header: realm.jwt.header,
+                rotation: realm.jwt.rotation.map_or_else(|| "0".to_owned(), format_duration),
+            },
         }
     }
 }

@@ -188,6 +188,30 @@ pub(super) struct Realm {
     /// Lifetime of a session whose user ticked "remember me"; `-1` turns the feature off.
     /// Default: `1M`. Env: `SESSIOND__REALMS__<NAME>__REMEMBER_ME`.
     pub(super) remember_me: Option<DurationSpec>,
+    /// Session JWTs.
+    pub(super) jwt: Option<Jwt>,
+}
+
+/// `realms.<name>.jwt`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Jwt {
+    /// Whether logins and `/api/v1/sessions/authenticate` answer a signed `session_jwt`.
+    /// Default: `true`. Env: `SESSIOND__REALMS__<NAME>__JWT__ENABLED`.
+    pub(super) enabled: Option<bool>,
+    /// How long each session JWT is valid (at most `1d`). Default: `5m`.
+    /// Env: `SESSIOND__REALMS__<NAME>__JWT__LIFETIME`.
+    pub(super) lifetime: Option<DurationSpec>,
+    /// Also set the JWT in the `<cookie name>_jwt` cookie. Default: `false`.
+    /// Env: `SESSIOND__REALMS__<NAME>__JWT__COOKIE`.
+    pub(super) cookie: Option<bool>,
+    /// Forward auth passes a session JWT to applications in `Remote-Jwt`. Default: `false`.
+    /// Env: `SESSIOND__REALMS__<NAME>__JWT__HEADER`.
+    pub(super) header: Option<bool>,
+    /// How often the signing key rotates by itself; `0` rotates only on `sessiond keys rotate`.
+    /// Default: `30d`. Env: `SESSIOND__REALMS__<NAME>__JWT__ROTATION`.
+    pub(super) rotation: Option<DurationSpec>,
 }
 
 /// `realms.<name>.cookie`.

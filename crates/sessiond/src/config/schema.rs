@@ -65,6 +65,16 @@ static REALM: Node = Section(&[
     ("expiration", Leaf(Duration)),
     ("inactivity", Leaf(Duration)),
     ("remember_me", Leaf(Duration)),
+    (
+        "jwt",
+        Section(&[
+            ("enabled", Leaf(Bool)),
+            ("lifetime", Leaf(Duration)),
+            ("cookie", Leaf(Bool)),
+            ("header", Leaf(Bool)),
+            ("rotation", Leaf(Duration)),
+        ]),
+    ),
 ]);
 
 static ACCESS_RULE: Node = Section(&[

@@ -527,7 +527,7 @@ fn unknown_keys_are_refused_with_their_full_path() {
         ("sever: {}", "sever"),
         ("server: {listn: '127.0.0.1:1'}", "server.listn"),
         ("realms: {main: {inactivty: 5m}}", "realms.main.inactivty"),
-        ("realms: {main: {jwt: {enabled: true}}}", "realms.main.jwt"),
+        ("realms: {main: {jwt: {enabeld: true}}}", "realms.main.jwt.enabeld"),
         ("storage: {kind: embedded, postgres: {url: 'postgres://x'}}", "storage.postgres"),
         ("storage: {kind: redis, redis: {url: 'redis://x', db: 1}}", "storage.redis.db"),
         ("session: {name: x}", "session"),
@@ -1371,4 +1371,36 @@ fn metrics_can_have_a_listener_of_their_own() {
     let error = refused("server: {metrics_listen: 'localhost'}", "server.metrics_listen");
     assert!(error.to_string().contains("IP:PORT"), "{error}");
     refused("server: {listen: '127.0.0.1:8470', metrics_listen: '127.0.0.1:8470'}", "server.metrics_listen");
+}
+
+// ---- session JWTs ----
+
+#[test]
+fn jwt_defaults_issue_short_lived_tokens_and_rotate_monthly() {
+    let config = parse("").unwrap();
+    let jwt = realm(&config, "main").jwt;
+    assert_eq!(jwt, sessiond_core::jwt::JwtSettings::default());
+    assert!(jwt.enabled && !jwt.cookie && !jwt.header);
+    assert_eq!((jwt.lifetime, jwt.rotation), (secs(300), Some(secs(30 * 86_400))));
+}
+
+#[test]
+fn jwt_settings_come_from_the_file_and_the_environment() {
+    let config = parse_env(
+        "realms: {main: {jwt: {lifetime: 2m, cookie: true, rotation: 0}}}",
+        &[("SESSIOND__REALMS__MAIN__JWT__HEADER", "true"), ("SESSIOND__REALMS__MAIN__JWT__LIFETIME", "90s")],
+    )
+    .unwrap();
+    let jwt = realm(&config, "main").jwt;
+    assert_eq!((jwt.lifetime, jwt.cookie, jwt.header, jwt.rotation), (secs(90), true, true, None));
+    assert!(!realm(&parse("realms: {main: {jwt: {enabled: false}}}").unwrap(), "main").jwt.enabled);
+}
+
+#[test]
+fn jwt_lifetimes_stay_short_and_rotation_outlasts_them() {
+    refused("realms: {main: {jwt: {lifetime: 2d}}}", "realms.main.jwt.lifetime");
+    refused("realms: {main: {jwt: {lifetime: 0}}}", "realms.main.jwt.lifetime");
+    refused("realms: {main: {jwt: {lifetime: 10m, rotation: 5m}}}", "realms.main.jwt.rotation");
+    refused("realms: {main: {jwt: {rotation: soon}}}", "realms.main.jwt.rotation");
+    refused("realms: {main: {jwt: {cookie: yes please}}}", "realms.main.jwt.cookie");
 }

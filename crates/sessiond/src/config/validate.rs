@@ -8,6 +8,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sessiond_core::access::{AccessControl, Policy, Rule, RuleSpec};
 use sessiond_core::cookie::{SameSite, secure_by_default, validate_cookie_domain, validate_cookie_name};
 use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
+use sessiond_core::jwt::JwtSettings;
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy};
 use sessiond_core::redirect::AllowedRedirect;
 use sessiond_core::timeout::Timeouts;
@@ -534,6 +535,7 @@ fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmP
         },
         None => defaults.remember_me,
     };
+    let jwt = jwt_settings(&key, &raw.jwt.unwrap_or_default())?;
     Ok(RealmPolicy {
         name,
         portal_url,
@@ -546,6 +548,42 @@ fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmP
             http_only,
         },
         timeouts: Timeouts { expiration, inactivity, remember_me },
+        jwt,
+    })
+}
+
+/// Longest `jwt.lifetime` accepted: a JWT is checked by applications without asking sessiond,
+/// so it must stay short for revocation to reach them.
+const MAX_JWT_LIFETIME: Duration = Duration::from_secs(86_400);
+
+fn jwt_settings(key: &dyn Fn(&str) -> String, raw: &file::Jwt) -> Result<JwtSettings> {
+    let defaults = JwtSettings::default();
+    let lifetime = match &raw.lifetime {
+        Some(spec) => positive(&key("jwt.lifetime"), spec)?,
+        None => defaults.lifetime,
+    };
+    if lifetime > MAX_JWT_LIFETIME {
+        return Err(ConfigError::invalid(
+            key("jwt.lifetime"),
+            "must be at most 1d: applications trust a JWT without asking sessiond",
+        ));
+    }
+    let rotation = match &raw.rotation {
+        Some(spec) => Some(duration(&key("jwt.rotation"), spec)?).filter(|d| !d.is_zero()),
+        None => defaults.rotation,
+    };
+    if rotation.is_some_and(|r| r < lifetime) {
+        return Err(ConfigError::invalid(
+            key("jwt.rotation"),
+            "must be at least jwt.lifetime (or 0 to rotate only by command)",
+        ));
+    }
+    Ok(JwtSettings {
+        enabled: raw.enabled.unwrap_or(defaults.enabled),
+        lifetime,
+        cookie: raw.cookie.unwrap_or(defaults.cookie),
+        header: raw.header.unwrap_or(defaults.header),
+        rotation,
     })
 }
 
