@@ -37,6 +37,11 @@ impl ManualClock {
         let secs = i64::try_from(by.as_secs()).unwrap_or(i64::MAX);
         self.0.fetch_add(secs, Ordering::SeqCst);
     }
+
+    /// Puts the clock at `at`, backwards too (a server whose clock was corrected).
+    pub fn set(&self, at: Timestamp) {
+        self.0.store(at.unix(), Ordering::SeqCst);
+    }
 }
 
 impl Clock for ManualClock {

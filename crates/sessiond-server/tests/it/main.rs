@@ -4,6 +4,7 @@
 mod api;
 mod authz;
 mod bad_input;
+mod jwt;
 mod metrics;
 mod portal;
 mod support;

@@ -165,6 +165,10 @@ impl TestServer {
         self.clock.advance(Duration::from_secs(secs));
     }
 
+    pub async fn post_with_token(&self, path: &str, token: &str, body: Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
         self.client.post(self.url(path)).json(&body).send().await.unwrap()
     }
