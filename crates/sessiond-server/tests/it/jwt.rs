@@ -31,7 +31,7 @@ async fn jwks(s: &TestServer) -> jsonwebtoken::jwk::JwkSet {
 /// hand against the session's times.
 fn verify_independently(jwt: &str, set: &jsonwebtoken::jwk::JwkSet) -> Result<Value, jsonwebtoken::errors::Error> {
     let header = jsonwebtoken::decode_header(jwt)?;
-    let kid = header.kid.clone().unwrap_or_default();
+    let kid = header.kid.unwrap_or_default();
     let jwk = set.find(&kid).ok_or(jsonwebtoken::errors::ErrorKind::InvalidKeyFormat)?;
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk)?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
