@@ -93,7 +93,7 @@ async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {
             return empty(StatusCode::FORBIDDEN);
         }
     };
-    let realm = app.realm_for_host(Some(&original.host));
+    let realm = &app.realm_for_host(Some(&original.host));
     let path = match normalize_path(&original.path_and_query) {
         Ok(path) => path,
         Err(error) => {

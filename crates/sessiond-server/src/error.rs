@@ -28,6 +28,9 @@ pub enum ApiError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// The request cannot be carried out in the present state (a setting fixed by configuration).
+    #[error("{0}")]
+    Conflict(String),
     /// Too many failed logins: the user or the address is refused for a while.
     #[error("too many failed attempts; try again later")]
     TooManyAttempts,
@@ -52,6 +55,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::BadRequest(_) => "bad_request",
+            Self::Conflict(_) => "conflict",
             Self::TooManyAttempts => "too_many_attempts",
             Self::PayloadTooLarge => "payload_too_large",
             Self::StoreUnavailable(_) => "store_unavailable",
@@ -66,6 +70,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

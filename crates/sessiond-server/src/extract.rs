@@ -40,7 +40,7 @@ fn refuse_cross_site(headers: &HeaderMap, app: &App) -> Result<(), ApiError> {
         return Err(refused);
     }
     let origin = origin.to_str().map_err(|_| ApiError::Forbidden("cross-site request refused"))?;
-    let realm = app.realm_for_host(request_host(headers));
+    let realm = &app.realm_for_host(request_host(headers));
     let policy = realm.redirect_policy(&app.settings.allowed_redirects);
     match sessiond_core::redirect::validate_redirect(origin, &realm.policy.portal_url, &policy) {
         // An origin is scheme, host and port only; anything else is not an origin.
@@ -105,7 +105,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = App::from_ref(state);
-        let realm = app.realm_for_host(request_host(&parts.headers)).clone();
+        let realm = app.realm_for_host(request_host(&parts.headers));
         let ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

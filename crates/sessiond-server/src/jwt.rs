@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sessiond_core::cookie::JWT_SUFFIX;
-use sessiond_core::jwt::{Claims, Expected, Jwks, JwtError, Keyring};
+use sessiond_core::jwt::{Claims, Expected, Jwks, JwtError, JwtSettings, Keyring};
 use sessiond_core::keys::Sealer;
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
@@ -145,14 +145,14 @@ impl Signing {
     pub async fn rotate(
         &self,
         store: &impl Store,
-        realm: &Realm,
+        realm: &str,
+        settings: JwtSettings,
         now: Timestamp,
         force: bool,
     ) -> Result<Option<Rotated>, StoreError> {
-        let settings = realm.policy.jwt;
         for _ in 0..SWAP_ATTEMPTS {
-            let Some((mut ring, stored)) = self.read(store, realm.name(), now).await? else {
-                self.load(store, realm.name(), now).await?;
+            let Some((mut ring, stored)) = self.read(store, realm, now).await? else {
+                self.load(store, realm, now).await?;
                 continue;
             };
             let due = force || settings.rotation.is_some_and(|every| ring.rotation_due(now, every));
@@ -164,17 +164,17 @@ impl Signing {
                 ring.prune(now, settings.lifetime);
             }
             if ring == before {
-                self.remember(realm.name(), ring);
+                self.remember(realm, ring);
                 return Ok(None);
             }
-            if self.swap(store, realm.name(), Some(&stored), &ring, now).await? {
+            if self.swap(store, realm, Some(&stored), &ring, now).await? {
                 let current_kid = ring.current().kid.clone();
-                self.remember(realm.name(), ring);
+                self.remember(realm, ring);
                 if !due {
                     return Ok(None);
                 }
-                info!(realm = %realm.name(), kid = %current_kid, retired = %retired_kid, "signing key rotated");
-                return Ok(Some(Rotated { realm: realm.name().to_owned(), current_kid, retired_kid }));
+                info!(realm, kid = %current_kid, retired = %retired_kid, "signing key rotated");
+                return Ok(Some(Rotated { realm: realm.to_owned(), current_kid, retired_kid }));
             }
         }
         Err(StoreError::Conflict)
@@ -182,8 +182,8 @@ impl Signing {
 
     /// Background work: picks up keyrings changed elsewhere and rotates those that are due.
     pub async fn refresh(&self, app: &App) {
-        for realm in app.realms.iter().filter(|r| r.policy.jwt.enabled) {
-            match self.rotate(&app.store, realm, app.clock.now(), false).await {
+        for realm in app.realms().iter().filter(|r| r.policy.jwt.enabled) {
+            match self.rotate(&app.store, realm.name(), realm.policy.jwt, app.clock.now(), false).await {
                 Ok(Some(rotated)) => app.audit(
                     crate::audit::AuditKind::KeyRotated,
                     &crate::audit::AuditEvent {
@@ -337,8 +337,8 @@ async fn jwks(State(app): State<App>, headers: HeaderMap, RawQuery(query): RawQu
         .find(|(k, _)| k == "realm")
         .map(|(_, v)| v.into_owned());
     let realm = match named {
-        Some(name) => app.realm(&name).ok_or(ApiError::NotFound("no such realm"))?.clone(),
-        None => app.realm_for_host(crate::extract::request_host(&headers)).clone(),
+        Some(name) => app.realm(&name).ok_or(ApiError::NotFound("no such realm"))?,
+        None => app.realm_for_host(crate::extract::request_host(&headers)),
     };
     let keys = if realm.policy.jwt.enabled {
         app.signing.keyring(&app.store, realm.name(), app.clock.now()).await?.jwks()

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod jwt;
 pub mod login;
 pub mod metrics;
+pub mod realms;
 pub mod regulation;
 pub mod sessions;
 pub mod state;
@@ -92,6 +93,7 @@ pub async fn background(app: App, every: Duration, shutdown: impl std::future::F
         sweep(&app).await;
         reload_users(&app).await;
         app.signing.refresh(&app).await;
+        realms::follow(&app).await;
         app.regulator.prune(app.clock.now());
     }
 }
@@ -130,7 +132,7 @@ async fn reload_users(app: &App) {
         Err(_) => return,
     };
     for user in gone {
-        for realm in &app.realms {
+        for realm in app.realms().iter() {
             let ending = app.store.delete_user_sessions(realm.name(), &user, None);
             match app.metrics.store(StoreOp::DeleteUserSessions, ending).await {
                 Ok(ended) if !ended.is_empty() => {

@@ -475,8 +475,9 @@ pub(crate) async fn track(State(app): State<App>, request: Request, next: Next) 
 /// The whole exposition: the counters as they are, and the gauges read now.
 pub(crate) async fn render(app: &App) -> String {
     // The store is asked first, so this scrape's own reads show in the store families below.
-    let mut active = Vec::with_capacity(app.realms.len());
-    for realm in &app.realms {
+    let realms = app.realms();
+    let mut active = Vec::with_capacity(realms.len());
+    for realm in realms.iter() {
         match app.metrics.store(StoreOp::SessionCount, app.store.session_count(realm.name())).await {
             Ok(Some(count)) => active.push((realm.name(), count)),
             Ok(None) => {}

@@ -2,11 +2,11 @@
 
 use crate::clock::Clock;
 use crate::users::Users;
-use sessiond_core::cookie::{CookieSpec, default_cookie_name};
+use sessiond_core::cookie::CookieSpec;
 use sessiond_core::journey::JourneyTickets;
 use sessiond_core::realm::RealmPolicy;
 use sessiond_core::redirect::RedirectPolicy;
-use sessiond_store::{AnyStore, RealmState, Store, StoreError};
+use sessiond_store::{AnyStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -75,8 +75,8 @@ pub struct AppInner {
     pub store: AnyStore,
     /// The time source.
     pub clock: Arc<dyn Clock>,
-    /// Realms, the default one first.
-    pub realms: Vec<Arc<Realm>>,
+    /// Realms, the default one first; swapped whole when a realm's cookie name changes.
+    realms: arc_swap::ArcSwap<Vec<Arc<Realm>>>,
     /// Users allowed to log in.
     pub users: Arc<Users>,
     /// Server-wide settings.
@@ -115,6 +115,8 @@ pub struct CookieNameOutcome {
     pub name: String,
     /// Sessions ended because the name changed.
     pub sessions_ended: Option<usize>,
+    /// Whether the name in force is the realm's generated default.
+    pub is_default: bool,
 }
 
 /// Resolves the cookie name of `policy`: the configured one, else the one kept in the store, else a
@@ -124,22 +126,11 @@ pub struct CookieNameOutcome {
 /// # Errors
 /// [`StoreError`] when the realm state cannot be read or written.
 pub async fn resolve_cookie_name(store: &AnyStore, policy: &RealmPolicy) -> Result<CookieNameOutcome, StoreError> {
-    let stored = store.realm_state(&policy.name).await?;
-    let mut state = stored.clone().unwrap_or_else(|| {
-        let name = default_cookie_name();
-        RealmState { default_cookie_name: name.clone(), cookie_name: name }
-    });
-    if let Some(configured) = &policy.cookie.name {
-        state.cookie_name.clone_from(configured);
-    }
-    let mut sessions_ended = None;
-    if stored.as_ref() != Some(&state) {
-        if stored.as_ref().is_some_and(|s| s.cookie_name != state.cookie_name) {
-            sessions_ended = Some(store.delete_realm_sessions(&policy.name).await?);
-        }
-        store.put_realm_state(&policy.name, &state).await?;
-    }
-    Ok(CookieNameOutcome { realm: policy.name.clone(), name: state.cookie_name, sessions_ended })
+    let change = match &policy.cookie.name {
+        Some(configured) => crate::realms::CookieNameChange::Set(configured.clone()),
+        None => crate::realms::CookieNameChange::Keep,
+    };
+    crate::realms::change_cookie_name(store, &policy.name, &change).await
 }
 
 impl App {
@@ -160,7 +151,7 @@ impl App {
         Self(Arc::new(AppInner {
             store,
             clock,
-            realms,
+            realms: arc_swap::ArcSwap::from_pointee(realms),
             users,
             tickets: JourneyTickets::new(secret),
             csrf: sessiond_core::keys::DerivedKey::derive(secret, "sessiond csrf v1"),
@@ -174,16 +165,22 @@ impl App {
         }))
     }
 
+    /// Every realm, the default one first.
+    pub fn realms(&self) -> Arc<Vec<Arc<Realm>>> {
+        self.realms.load_full()
+    }
+
     /// The realm serving requests for `host` (without port): the one whose cookie domain
     /// domain-matches it (the most specific wins), else the one whose portal is on it, else the
     /// first realm.
-    pub fn realm_for_host(&self, host: Option<&str>) -> &Arc<Realm> {
-        let fallback = &self.realms[0];
-        let Some(host) = host else { return fallback };
-        if self.realms.len() == 1 {
-            return fallback;
+    pub fn realm_for_host(&self, host: Option<&str>) -> Arc<Realm> {
+        let realms = self.realms.load();
+        let fallback = &realms[0];
+        let Some(host) = host else { return Arc::clone(fallback) };
+        if realms.len() == 1 {
+            return Arc::clone(fallback);
         }
-        self.realms
+        let found = realms
             .iter()
             .filter_map(|r| {
                 let d = r.policy.cookie.domain.as_deref()?;
@@ -191,8 +188,20 @@ impl App {
             })
             .max_by_key(|(len, _)| *len)
             .map(|(_, r)| r)
-            .or_else(|| self.realms.iter().find(|r| r.policy.portal_url.host_str() == Some(host)))
-            .unwrap_or(fallback)
+            .or_else(|| realms.iter().find(|r| r.policy.portal_url.host_str() == Some(host)))
+            .unwrap_or(fallback);
+        Arc::clone(found)
+    }
+
+    /// Puts `realm` in place of the realm of the same name (after its cookie name changed).
+    pub fn replace_realm(&self, realm: Realm) {
+        let realm = Arc::new(realm);
+        self.realms.rcu(|realms| {
+            realms
+                .iter()
+                .map(|r| if r.name() == realm.name() { Arc::clone(&realm) } else { Arc::clone(r) })
+                .collect::<Vec<_>>()
+        });
     }
 
     /// Writes an audit event stamped with the current time.
@@ -201,7 +210,7 @@ impl App {
     }
 
     /// The realm named `name`.
-    pub fn realm(&self, name: &str) -> Option<&Arc<Realm>> {
-        self.realms.iter().find(|r| r.name() == name)
+    pub fn realm(&self, name: &str) -> Option<Arc<Realm>> {
+        self.realms.load().iter().find(|r| r.name() == name).cloned()
     }
 }

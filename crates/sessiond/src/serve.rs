@@ -171,7 +171,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let background = tokio::spawn(sessiond_server::background(app.clone(), BACKGROUND_EVERY, stopped(stop_rx.clone())));
     let reloads = tokio::spawn(reload::watch(app.clone(), config.clone(), stopped(stop_rx.clone())));
     if gate.is_some() {
-        for realm in &app.realms {
+        for realm in app.realms().iter() {
             info!(realm = %realm.name(), cookie = %realm.cookie.name, "store answers; serving");
         }
     }

@@ -1,13 +1,14 @@
 //! The JSON API under `/api/v1`.
 
 mod authenticate;
+mod realms;
 mod sessions;
 
 use crate::error::ApiError;
 use crate::extract::attach_cookies;
 use crate::state::App;
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 /// Routes of the session API.
 pub(crate) fn router() -> Router<App> {
@@ -18,6 +19,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/api/v1/sessions", get(sessions::list_sessions).post(sessions::create_session))
         .route("/api/v1/sessions/revoke", post(sessions::revoke_sessions))
         .route("/api/v1/sessions/{id}", delete(sessions::revoke_session))
+        .route("/api/v1/realms/{realm}/cookie-name", put(realms::set_cookie_name).delete(realms::reset_cookie_name))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(attach_cookies))
 }

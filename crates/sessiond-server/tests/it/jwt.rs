@@ -336,8 +336,9 @@ async fn rotation_keeps_earlier_jwts_valid_and_signs_with_the_published_next_key
     let before = jwks(&s).await;
     let done = login_full(&s, "alice", "alice-pw").await;
     let old_jwt = done["session_jwt"].as_str().unwrap().to_owned();
-    let realm = s.app.realm("main").unwrap().clone();
-    let rotated = s.app.signing.rotate(&s.app.store, &realm, s.clock.now(), true).await.unwrap().unwrap();
+    let realm = s.app.realm("main").unwrap();
+    let rotated =
+        s.app.signing.rotate(&s.app.store, realm.name(), realm.policy.jwt, s.clock.now(), true).await.unwrap().unwrap();
     assert_eq!(Some(rotated.current_kid.clone()), before.keys[1].common.key_id, "the key published ahead now signs");
     let after = jwks(&s).await;
     assert_eq!(after.keys.len(), 3);

@@ -7,5 +7,6 @@ mod bad_input;
 mod jwt;
 mod metrics;
 mod portal;
+mod realms;
 mod support;
 mod timeouts;

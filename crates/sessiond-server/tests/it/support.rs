@@ -43,6 +43,9 @@ pub struct Options {
     pub store: Option<AnyStore>,
     /// JWT settings of the `main` realm.
     pub jwt: JwtSettings,
+    /// The `main` realm's cookie name comes from the store (as [`COOKIE`], its default) rather
+    /// than from configuration, so it can be changed at run time.
+    pub cookie_name_in_store: bool,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             other_realm: None,
             store: None,
             jwt: JwtSettings::default(),
+            cookie_name_in_store: false,
         }
     }
 }
@@ -111,7 +115,7 @@ impl TestServer {
             name: "main".into(),
             portal_url: portal_url.clone(),
             cookie: CookieSettings {
-                name: Some(COOKIE.into()),
+                name: (!options.cookie_name_in_store).then(|| COOKIE.into()),
                 domain: options.domain.clone(),
                 same_site: SameSite::Lax,
                 secure: false,
@@ -122,6 +126,10 @@ impl TestServer {
             jwt: options.jwt,
         };
         let store = options.store.unwrap_or_else(|| AnyStore::Memory(MemoryStore::default()));
+        if options.cookie_name_in_store {
+            let state = sessiond_store::RealmState { default_cookie_name: COOKIE.into(), cookie_name: COOKIE.into() };
+            sessiond_store::Store::put_realm_state(&store, "main", &state).await.unwrap();
+        }
         let clock = ManualClock::new(Timestamp::from_unix(START));
         let settings = ServerSettings {
             portal_url,
