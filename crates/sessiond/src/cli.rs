@@ -39,6 +39,12 @@ pub(crate) enum Command {
     /// List and end sessions (works whether or not the server runs).
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Rotate the JWT signing keys (works whether or not the server runs).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Realm settings kept in the store: the session cookie's name.
+    #[command(subcommand)]
+    Realm(RealmCommand),
     /// Move sessions between stores, such as from the embedded store to Redis.
     #[command(subcommand)]
     Storage(StorageCommand),
@@ -141,6 +147,42 @@ pub(crate) struct UsersAdd {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum KeysCommand {
+    /// Retire the signing key of every realm that issues JWTs (or of one), and sign with the key
+    /// published ahead of it. JWTs signed before stay valid until they expire; running servers
+    /// pick the change up within seconds.
+    Rotate(KeysRotate),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeysRotate {
+    /// Only this realm.
+    #[arg(long)]
+    pub(crate) realm: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RealmCommand {
+    /// Show a realm's cookie name, set it, or reset it to the realm's generated default.
+    ///
+    /// Changing the name ends every session of the realm. A name set in the configuration
+    /// (`realms.<name>.cookie.name`) cannot be changed here.
+    CookieName(RealmCookieName),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RealmCookieName {
+    /// The realm.
+    pub(crate) realm: String,
+    /// The new cookie name.
+    #[arg(conflicts_with = "reset")]
+    pub(crate) name: Option<String>,
+    /// Go back to the realm's generated default name.
+    #[arg(long)]
+    pub(crate) reset: bool,
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum SessionsCommand {
     /// List live sessions.
     List(SessionsList),
@@ -195,6 +237,18 @@ mod tests {
         assert!(cli.json);
         assert!(Cli::try_parse_from(["sessiond", "storage", "copy", "--from", "a.yml"]).is_err());
         assert!(Cli::try_parse_from(["sessiond", "storage", "copy", "--to", "b.yml"]).is_err());
+    }
+
+    #[test]
+    fn cookie_name_takes_a_name_or_reset_but_not_both() {
+        let cli = Cli::try_parse_from(["sessiond", "realm", "cookie-name", "main", "acme"]).unwrap();
+        let Command::Realm(RealmCommand::CookieName(args)) = cli.command else { panic!("{:?}", cli.command) };
+        assert_eq!((args.realm.as_str(), args.name.as_deref(), args.reset), ("main", Some("acme"), false));
+        assert!(Cli::try_parse_from(["sessiond", "realm", "cookie-name", "main", "--reset"]).is_ok());
+        assert!(Cli::try_parse_from(["sessiond", "realm", "cookie-name", "main"]).is_ok());
+        assert!(Cli::try_parse_from(["sessiond", "realm", "cookie-name", "main", "acme", "--reset"]).is_err());
+        assert!(Cli::try_parse_from(["sessiond", "realm", "cookie-name"]).is_err());
+        assert!(Cli::try_parse_from(["sessiond", "keys", "rotate", "--realm", "main"]).is_ok());
     }
 
     #[test]

@@ -15,12 +15,16 @@
 //! ← {"ok":true,"revoked":1}
 //! → {"op":"sessions.revoke_user","user":"alice","realm":null}
 //! ← {"ok":true,"revoked":2}
+//! → {"op":"keys.rotate","realm":"main","lifetime_secs":300}
+//! ← {"ok":true,"realm":"main","current_kid":"…","retired_kid":"…"}
+//! → {"op":"realm.cookie_name","realm":"main","change":{"set":"acme_sid"}}
+//! ← {"ok":true,"realm":"main","cookie_name":"acme_sid","default_cookie_name":false,"sessions_ended":3}
 //! ← {"ok":false,"error":"no session with id …","code":"not_found"}
 //! ```
 //!
 //! Requests are the [`Op`]s of `commands::ops`, run by the same [`execute`] that the command line
 //! uses when no server runs. Error codes: `bad_request` (not JSON, unknown op or field, malformed
-//! id), `payload_too_large` (a request line over [`MAX_REQUEST_BYTES`]), `timeout` (no complete
+//! id), `no_secret` (signing keys asked of a server without one), `payload_too_large` (a request line over [`MAX_REQUEST_BYTES`]), `timeout` (no complete
 //! request within [`IDLE_TIMEOUT`]), `not_found`, `store_unavailable`.
 
 use crate::commands::ops::{Op, OpError, Reply, execute};
@@ -29,11 +33,13 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::Value;
 use sessiond_server::clock::{Clock, SystemClock};
+use sessiond_server::jwt::Signing;
 use sessiond_store::{AnyStore, Store};
 use std::future::Future;
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -78,14 +84,16 @@ pub(crate) fn socket_path(config: &Config) -> PathBuf {
 pub(crate) async fn listen(
     path: PathBuf,
     store: AnyStore,
+    signing: Arc<Signing>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<()>> {
-    listen_with(path, store, SystemClock, IDLE_TIMEOUT, shutdown).await
+    listen_with(path, store, Some(signing), SystemClock, IDLE_TIMEOUT, shutdown).await
 }
 
 async fn listen_with<S: Store, C: Clock>(
     path: PathBuf,
     store: S,
+    signing: Option<Arc<Signing>>,
     clock: C,
     idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -106,7 +114,7 @@ async fn listen_with<S: Store, C: Clock>(
         }
     };
     info!(path = %path.display(), "control socket listening");
-    Ok(tokio::spawn(serve(listener, path, owner, store, clock, idle_timeout, shutdown)))
+    Ok(tokio::spawn(serve(listener, path, owner, store, signing, clock, idle_timeout, shutdown)))
 }
 
 /// Removes a socket file that no server answers on; refuses to touch anything else.
@@ -158,11 +166,13 @@ fn peer_allowed(stream: &UnixStream, owner: Owner) -> bool {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve<S: Store, C: Clock>(
     listener: UnixListener,
     path: PathBuf,
     owner: Owner,
     store: S,
+    signing: Option<Arc<Signing>>,
     clock: C,
     idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -176,8 +186,10 @@ async fn serve<S: Store, C: Clock>(
             accepted = listener.accept(), if connections.len() < MAX_CONNECTIONS => match accepted {
                 Ok((stream, _)) => {
                     if peer_allowed(&stream, owner) {
-                        let (store, clock) = (store.clone(), clock.clone());
-                        connections.spawn(async move { connection(stream, &store, &*clock, idle_timeout).await });
+                        let (store, clock, signing) = (store.clone(), clock.clone(), signing.clone());
+                        connections.spawn(async move {
+                            connection(stream, &store, signing.as_deref(), &*clock, idle_timeout).await;
+                        });
                     } else {
                         warn!("control socket: refused a client running as another user");
                     }
@@ -210,7 +222,13 @@ fn remove_if_ours(path: &Path, owner: Owner) {
 }
 
 /// Serves one connection: one request line, one response line.
-async fn connection<S: Store, C: Clock + ?Sized>(stream: UnixStream, store: &S, clock: &C, idle_timeout: Duration) {
+async fn connection<S: Store, C: Clock + ?Sized>(
+    stream: UnixStream,
+    store: &S,
+    signing: Option<&Signing>,
+    clock: &C,
+    idle_timeout: Duration,
+) {
     let (mut read, mut write) = stream.into_split();
     let response = match tokio::time::timeout(idle_timeout, read_line(&mut read, MAX_REQUEST_BYTES)).await {
         Err(_) => Err(Failure::from(RequestError::Timeout)),
@@ -222,10 +240,16 @@ async fn connection<S: Store, C: Clock + ?Sized>(stream: UnixStream, store: &S, 
             Err(e) => Err(Failure::from(e)),
             Ok(op) => {
                 let name = op.name();
-                let result = execute(store, op, clock.now()).await;
+                let result = execute(store, signing, op, clock.now()).await;
                 match &result {
                     Ok(Reply::Revoked { revoked }) => info!(op = name, revoked, "control request"),
                     Ok(Reply::Sessions { sessions }) => debug!(op = name, sessions = sessions.len(), "control request"),
+                    Ok(Reply::Rotated { realm, current_kid, .. }) => {
+                        info!(op = name, %realm, kid = %current_kid, "control request")
+                    }
+                    Ok(Reply::CookieName { realm, cookie_name, sessions_ended, .. }) => {
+                        info!(op = name, %realm, cookie = %cookie_name, sessions_ended, "control request");
+                    }
                     Err(e) => info!(op = name, error = %e, "control request failed"),
                 }
                 result.map_err(Failure::from)
@@ -279,7 +303,8 @@ pub(crate) enum RequestError {
 }
 
 /// The ops the server knows, by wire name.
-const KNOWN_OPS: [&str; 3] = ["sessions.list", "sessions.revoke", "sessions.revoke_user"];
+const KNOWN_OPS: [&str; 5] =
+    ["sessions.list", "sessions.revoke", "sessions.revoke_user", "keys.rotate", "realm.cookie_name"];
 
 /// Parses one request line (a trailing `\n` or `\r\n` is allowed).
 ///
@@ -333,6 +358,7 @@ impl From<OpError> for Failure {
     fn from(e: OpError) -> Self {
         let code = match e {
             OpError::NoSuchSession(_) => "not_found",
+            OpError::NoSecret => "no_secret",
             OpError::Store(_) => "store_unavailable",
         };
         // The client is the server's own operator, so the whole cause chain is theirs to read.
@@ -464,6 +490,10 @@ impl SocketAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_signing() -> Arc<Signing> {
+        Arc::new(Signing::new(b"a secret of at least thirty-two bytes", None))
+    }
     use crate::commands::ops::tests::{NOW, record};
     use sessiond_server::clock::ManualClock;
     use sessiond_store::MemoryStore;
@@ -609,8 +639,9 @@ mod tests {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task =
-            listen_with(path.clone(), AnyStore::Memory(store), ManualClock::new(NOW), idle, shutdown).await.unwrap();
+        let task = listen_with(path.clone(), AnyStore::Memory(store), None, ManualClock::new(NOW), idle, shutdown)
+            .await
+            .unwrap();
         Running { _dir: dir, path, stop, task }
     }
 
@@ -737,7 +768,7 @@ mod tests {
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         assert!(path.exists(), "the dead listener left its file");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), async move {
+        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), async move {
             let _ = stopped.await;
         })
         .await
@@ -751,9 +782,14 @@ mod tests {
     #[tokio::test]
     async fn a_live_socket_is_not_taken_over() {
         let running = start(MemoryStore::default(), IDLE_TIMEOUT).await;
-        let err = listen(running.path.clone(), AnyStore::Memory(MemoryStore::default()), std::future::pending())
-            .await
-            .unwrap_err();
+        let err = listen(
+            running.path.clone(),
+            AnyStore::Memory(MemoryStore::default()),
+            test_signing(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("another sessiond"), "{err:#}");
         let listed = exchange(&running.path, b"{\"op\":\"sessions.list\"}\n").await;
         assert_eq!(listed["ok"], true, "the first server still answers");
@@ -767,7 +803,9 @@ mod tests {
         let path = dir.path().join(SOCKET_FILE);
         std::fs::write(&path, "keep me").unwrap();
         let err =
-            listen(path.clone(), AnyStore::Memory(MemoryStore::default()), std::future::pending()).await.unwrap_err();
+            listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), std::future::pending())
+                .await
+                .unwrap_err();
         assert!(err.to_string().contains("is not a socket"), "{err:#}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
     }
@@ -780,7 +818,7 @@ mod tests {
         let path = deep.join(SOCKET_FILE);
         assert!(path.as_os_str().len() > 108);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), async move {
+        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), async move {
             let _ = stopped.await;
         })
         .await

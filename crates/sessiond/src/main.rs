@@ -56,6 +56,12 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Sessions(cli::SessionsCommand::Revoke(args)) => {
             commands::sessions_revoke(cli.config.as_deref(), &args, cli.json).await
         }
+        Command::Keys(cli::KeysCommand::Rotate(args)) => {
+            commands::keys_rotate(cli.config.as_deref(), &args, cli.json).await
+        }
+        Command::Realm(cli::RealmCommand::CookieName(args)) => {
+            commands::realm_cookie_name(cli.config.as_deref(), &args, cli.json).await
+        }
         Command::Storage(cli::StorageCommand::Copy(args)) => commands::storage_copy(&args, cli.json).await,
         Command::Healthcheck(args) => commands::healthcheck(cli.config.as_deref(), &args, cli.json).await,
         Command::Completions(args) => commands::completions(args.shell),

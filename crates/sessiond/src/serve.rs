@@ -105,7 +105,11 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         info!("stopping: finishing requests in flight");
         let _ = stop_tx.send(true);
     });
-    let control = control::listen(control::socket_path(&config), store.clone(), stopped(stop_rx.clone()))
+    let signing = Arc::new(sessiond_server::jwt::Signing::new(
+        secret.expose(),
+        config.secret_previous.as_ref().map(Secret::expose),
+    ));
+    let control = control::listen(control::socket_path(&config), store.clone(), signing, stopped(stop_rx.clone()))
         .await
         .context("opening the control socket")?;
     // Bound before the banner, so a bad or busy address stops the start with its reason.
@@ -449,6 +453,23 @@ fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 
 /// Reads the generated secret, or generates 48 random bytes (64 characters of base64url) into a
 /// new file with mode 0600 on first run.
+/// The secret of this configuration when there is one: the configured one, else the one a
+/// server generated in the data directory. Commands that only need it to open what a server
+/// sealed never generate one.
+///
+/// # Errors
+/// A secret file that cannot be read or is too short.
+pub(crate) fn existing_secret(config: &Config) -> anyhow::Result<Option<Secret>> {
+    if let Some(secret) = &config.secret {
+        return Ok(Some(secret.clone()));
+    }
+    let path = config.data_dir.join(SECRET_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    load_or_generate_secret(&path).map(Some)
+}
+
 fn load_or_generate_secret(path: &Path) -> anyhow::Result<Secret> {
     match std::fs::read_to_string(path) {
         Ok(text) => {

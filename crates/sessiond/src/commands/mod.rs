@@ -8,7 +8,9 @@
 mod check;
 mod generate;
 mod healthcheck;
+mod keys;
 pub(crate) mod ops;
+mod realm;
 mod sessions;
 mod storage;
 mod users;
@@ -16,6 +18,8 @@ mod users;
 pub(crate) use check::config_check;
 pub(crate) use generate::{completions, man};
 pub(crate) use healthcheck::healthcheck;
+pub(crate) use keys::keys_rotate;
+pub(crate) use realm::realm_cookie_name;
 pub(crate) use sessions::{sessions_list, sessions_revoke};
 pub(crate) use storage::storage_copy;
 pub(crate) use users::{hash_password, users_add};

@@ -9,11 +9,15 @@
 //! serde names are part of that protocol.
 
 use serde::{Deserialize, Serialize};
+use sessiond_core::jwt::JwtSettings;
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::SessionId;
+use sessiond_server::jwt::Signing;
+use sessiond_server::realms::{CookieNameChange, change_cookie_name};
 use sessiond_store::{SessionFilter, Store, StoreError};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// One administrative request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +50,36 @@ pub(crate) enum Op {
         #[serde(default)]
         realm: Option<String>,
     },
+    /// `{"op":"keys.rotate","realm":…,"lifetime_secs":…}`: rotates the realm's JWT signing key;
+    /// retired keys whose JWTs (`lifetime_secs` long) have all expired are dropped.
+    #[serde(rename = "keys.rotate")]
+    RotateKeys {
+        /// The realm.
+        realm: String,
+        /// The realm's `jwt.lifetime`, in seconds.
+        lifetime_secs: u64,
+    },
+    /// `{"op":"realm.cookie_name","realm":…,"change":…}`: shows the realm's cookie name, or sets
+    /// it (`{"set":NAME}`, already validated) or resets it to the default (`"reset"`), ending
+    /// every session of the realm when the name changes.
+    #[serde(rename = "realm.cookie_name")]
+    CookieName {
+        /// The realm.
+        realm: String,
+        /// `None` only shows the name.
+        #[serde(default)]
+        change: Option<NameChange>,
+    },
+}
+
+/// A change of cookie name, as the control socket carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum NameChange {
+    /// Use this name.
+    Set(String),
+    /// Back to the realm's generated default.
+    Reset,
 }
 
 impl Op {
@@ -55,6 +89,8 @@ impl Op {
             Self::ListSessions { .. } => "sessions.list",
             Self::RevokeSession { .. } => "sessions.revoke",
             Self::RevokeUser { .. } => "sessions.revoke_user",
+            Self::RotateKeys { .. } => "keys.rotate",
+            Self::CookieName { .. } => "realm.cookie_name",
         }
     }
 }
@@ -73,6 +109,26 @@ pub(crate) enum Reply {
     Revoked {
         /// How many live sessions ended.
         revoked: usize,
+    },
+    /// Answer to [`Op::RotateKeys`].
+    Rotated {
+        /// The realm.
+        realm: String,
+        /// Key id of the key that signs from now on.
+        current_kid: String,
+        /// Key id of the key retired, still published until its JWTs expire.
+        retired_kid: String,
+    },
+    /// Answer to [`Op::CookieName`].
+    CookieName {
+        /// The realm.
+        realm: String,
+        /// The name in force.
+        cookie_name: String,
+        /// Whether it is the realm's generated default.
+        default_cookie_name: bool,
+        /// Sessions ended by this change.
+        sessions_ended: usize,
     },
 }
 
@@ -134,6 +190,9 @@ pub(crate) enum OpError {
     /// No live session has this id.
     #[error("no session with id {0}")]
     NoSuchSession(SessionId),
+    /// Signing keys are sealed with the secret, which this process does not have.
+    #[error("no secret to open the signing keys with: set `secret`, or start the server once to generate one")]
+    NoSecret,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -151,8 +210,39 @@ fn is_live(record: &SessionRecord, now: Timestamp) -> bool {
 /// # Errors
 /// [`OpError::NoSuchSession`] when a revocation by id finds no live session with that id (a dead
 /// one that was still stored is deleted all the same); [`OpError::Store`] when the store fails.
-pub(crate) async fn execute<S: Store>(store: &S, op: Op, now: Timestamp) -> Result<Reply, OpError> {
+pub(crate) async fn execute<S: Store>(
+    store: &S,
+    signing: Option<&Signing>,
+    op: Op,
+    now: Timestamp,
+) -> Result<Reply, OpError> {
     match op {
+        Op::RotateKeys { realm, lifetime_secs } => {
+            let signing = signing.ok_or(OpError::NoSecret)?;
+            let settings = JwtSettings { lifetime: Duration::from_secs(lifetime_secs), ..JwtSettings::default() };
+            let rotated = signing.rotate(store, &realm, settings, now, true).await?;
+            // A forced rotation always rotates; `None` would mean nothing was written.
+            let rotated = rotated.ok_or(OpError::Store(StoreError::Conflict))?;
+            Ok(Reply::Rotated {
+                realm: rotated.realm,
+                current_kid: rotated.current_kid,
+                retired_kid: rotated.retired_kid,
+            })
+        }
+        Op::CookieName { realm, change } => {
+            let change = match change {
+                None => CookieNameChange::Keep,
+                Some(NameChange::Set(name)) => CookieNameChange::Set(name),
+                Some(NameChange::Reset) => CookieNameChange::Reset,
+            };
+            let outcome = change_cookie_name(store, &realm, &change).await?;
+            Ok(Reply::CookieName {
+                realm: outcome.realm,
+                cookie_name: outcome.name,
+                default_cookie_name: outcome.is_default,
+                sessions_ended: outcome.sessions_ended.unwrap_or(0),
+            })
+        }
         Op::ListSessions { user, realm } => {
             let records = store.list_sessions(&SessionFilter { realm, user }).await?;
             let sessions = records.into_iter().filter(|r| is_live(r, now)).map(SessionView::from).collect();
@@ -196,7 +286,6 @@ pub(crate) mod tests {
     use sessiond_core::token::SessionToken;
     use sessiond_store::MemoryStore;
     use std::collections::BTreeMap;
-    use std::time::Duration;
 
     pub(crate) const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
 
@@ -233,7 +322,7 @@ pub(crate) mod tests {
     fn ids(reply: &Reply) -> Vec<String> {
         match reply {
             Reply::Sessions { sessions } => sessions.iter().map(|s| s.id.clone()).collect(),
-            Reply::Revoked { .. } => panic!("expected a session list, got {reply:?}"),
+            other => panic!("expected a session list, got {other:?}"),
         }
     }
 
@@ -248,19 +337,19 @@ pub(crate) mod tests {
         let c = record("other", "alice", 600);
         let store = store_with(&[&a, &b, &c]).await;
 
-        let all = ids(&execute(&store, list(None, None), NOW).await.unwrap());
+        let all = ids(&execute(&store, None, list(None, None), NOW).await.unwrap());
         assert_eq!(all.len(), 3);
-        let mut alice = ids(&execute(&store, list(Some("alice"), None), NOW).await.unwrap());
+        let mut alice = ids(&execute(&store, None, list(Some("alice"), None), NOW).await.unwrap());
         alice.sort();
         let mut expected = vec![a.id.to_string(), c.id.to_string()];
         expected.sort();
         assert_eq!(alice, expected);
-        assert_eq!(ids(&execute(&store, list(None, Some("other")), NOW).await.unwrap()), vec![c.id.to_string()]);
+        assert_eq!(ids(&execute(&store, None, list(None, Some("other")), NOW).await.unwrap()), vec![c.id.to_string()]);
         assert_eq!(
-            ids(&execute(&store, list(Some("alice"), Some("main")), NOW).await.unwrap()),
+            ids(&execute(&store, None, list(Some("alice"), Some("main")), NOW).await.unwrap()),
             vec![a.id.to_string()]
         );
-        assert!(ids(&execute(&store, list(Some("nobody"), None), NOW).await.unwrap()).is_empty());
+        assert!(ids(&execute(&store, None, list(Some("nobody"), None), NOW).await.unwrap()).is_empty());
     }
 
     #[tokio::test]
@@ -268,7 +357,7 @@ pub(crate) mod tests {
         let live = record("main", "alice", 600);
         let dead = record("main", "alice", 0);
         let store = store_with(&[&live, &dead]).await;
-        let listed = ids(&execute(&store, list(None, None), NOW).await.unwrap());
+        let listed = ids(&execute(&store, None, list(None, None), NOW).await.unwrap());
         assert_eq!(listed, vec![live.id.to_string()]);
     }
 
@@ -276,7 +365,7 @@ pub(crate) mod tests {
     async fn listed_session_has_the_documented_fields_and_no_secret() {
         let a = record("main", "alice", 600);
         let store = store_with(&[&a]).await;
-        let reply = execute(&store, list(None, None), NOW).await.unwrap();
+        let reply = execute(&store, None, list(None, None), NOW).await.unwrap();
         let json = serde_json::to_value(&reply).unwrap();
         let session = &json["sessions"][0];
         let mut keys: Vec<&str> = session.as_object().unwrap().keys().map(String::as_str).collect();
@@ -313,7 +402,7 @@ pub(crate) mod tests {
         let a = record("main", "alice", 600);
         let b = record("main", "alice", 600);
         let store = store_with(&[&a, &b]).await;
-        let reply = execute(&store, Op::RevokeSession { id: a.id.clone() }, NOW).await.unwrap();
+        let reply = execute(&store, None, Op::RevokeSession { id: a.id.clone() }, NOW).await.unwrap();
         assert_eq!(reply, Reply::Revoked { revoked: 1 });
         assert!(store.session_by_id(&a.id).await.unwrap().is_none());
         assert!(store.session_by_id(&b.id).await.unwrap().is_some());
@@ -323,7 +412,7 @@ pub(crate) mod tests {
     async fn revoke_unknown_id_is_not_found() {
         let store = MemoryStore::default();
         let id = SessionId::generate();
-        let err = execute(&store, Op::RevokeSession { id: id.clone() }, NOW).await.unwrap_err();
+        let err = execute(&store, None, Op::RevokeSession { id: id.clone() }, NOW).await.unwrap_err();
         assert!(matches!(&err, OpError::NoSuchSession(got) if *got == id), "{err:?}");
         assert_eq!(err.to_string(), format!("no session with id {id}"));
     }
@@ -332,7 +421,7 @@ pub(crate) mod tests {
     async fn revoke_dead_session_is_not_found_but_deletes_it() {
         let dead = record("main", "alice", 0);
         let store = store_with(&[&dead]).await;
-        let err = execute(&store, Op::RevokeSession { id: dead.id.clone() }, NOW).await.unwrap_err();
+        let err = execute(&store, None, Op::RevokeSession { id: dead.id.clone() }, NOW).await.unwrap_err();
         assert!(matches!(err, OpError::NoSuchSession(_)));
         assert!(store.session_by_id(&dead.id).await.unwrap().is_none());
     }
@@ -344,8 +433,8 @@ pub(crate) mod tests {
         let bob = record("main", "bob", 600);
         let store = store_with(&[&a, &b, &bob]).await;
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: None };
-        assert_eq!(execute(&store, op, NOW).await.unwrap(), Reply::Revoked { revoked: 2 });
-        let left = ids(&execute(&store, list(None, None), NOW).await.unwrap());
+        assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 2 });
+        let left = ids(&execute(&store, None, list(None, None), NOW).await.unwrap());
         assert_eq!(left, vec![bob.id.to_string()]);
     }
 
@@ -355,7 +444,7 @@ pub(crate) mod tests {
         let b = record("other", "alice", 600);
         let store = store_with(&[&a, &b]).await;
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: Some("main".to_owned()) };
-        assert_eq!(execute(&store, op, NOW).await.unwrap(), Reply::Revoked { revoked: 1 });
+        assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 1 });
         assert!(store.session_by_id(&b.id).await.unwrap().is_some());
     }
 
@@ -365,7 +454,7 @@ pub(crate) mod tests {
         let dead = record("main", "alice", 0);
         let store = store_with(&[&live, &dead]).await;
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: None };
-        assert_eq!(execute(&store, op, NOW).await.unwrap(), Reply::Revoked { revoked: 1 });
+        assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 1 });
         assert!(store.session_by_id(&dead.id).await.unwrap().is_none());
     }
 
@@ -373,7 +462,7 @@ pub(crate) mod tests {
     async fn revoke_user_without_sessions_revokes_none() {
         let store = MemoryStore::default();
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: None };
-        assert_eq!(execute(&store, op, NOW).await.unwrap(), Reply::Revoked { revoked: 0 });
+        assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 0 });
     }
 
     #[test]

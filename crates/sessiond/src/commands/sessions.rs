@@ -14,6 +14,7 @@ use crate::control::{self, Answer};
 use anyhow::{Context as _, anyhow, bail};
 use sessiond_core::token::SessionId;
 use sessiond_server::clock::{Clock as _, SystemClock};
+use sessiond_server::jwt::Signing;
 use sessiond_store::{AnyStore, EmbeddedStore, MemoryStore};
 use std::path::Path;
 
@@ -73,7 +74,7 @@ pub(crate) async fn sessions_revoke(config: Option<&Path>, args: &SessionsRevoke
             let noun = if revoked == 1 { "session" } else { "sessions" };
             format!("revoked {revoked} {noun} of {user}\n")
         }
-        Op::ListSessions { .. } => String::new(),
+        _ => String::new(),
     };
     print_stdout(&text)
 }
@@ -88,11 +89,19 @@ const MEMORY_NEEDS_SERVER: &str = "the memory store lives in the running server;
 /// When the server refuses the request (its message is passed on), when the store is memory and
 /// no server answers, when the embedded store is held by a process that does not answer on the
 /// control socket, or when the store fails (Redis not answering included).
-async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
+pub(crate) async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
+    // Only signing keys need the secret; a data directory without one has none to open.
+    let signing = match crate::serve::existing_secret(config)? {
+        Some(secret) => {
+            let previous = config.secret_previous.as_ref().map(crate::config::Secret::expose);
+            Some(Signing::new(secret.expose(), previous))
+        }
+        None => None,
+    };
     let path = match &config.storage {
         StorageConfig::Redis(settings) => {
             let store = crate::serve::open_redis(config, settings).await?;
-            return ops::execute(&store, op, SystemClock.now()).await.map_err(anyhow::Error::new);
+            return ops::execute(&store, signing.as_ref(), op, SystemClock.now()).await.map_err(anyhow::Error::new);
         }
         StorageConfig::Memory => None,
         StorageConfig::Embedded { path } => Some(path),
@@ -109,7 +118,7 @@ async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
         // Nothing was ever stored: answer from an empty store rather than create files.
         AnyStore::Memory(MemoryStore::default())
     };
-    ops::execute(&store, op, SystemClock.now()).await.map_err(anyhow::Error::new)
+    ops::execute(&store, signing.as_ref(), op, SystemClock.now()).await.map_err(anyhow::Error::new)
 }
 
 async fn open_embedded(path: &Path, socket: &Path) -> anyhow::Result<EmbeddedStore> {

@@ -9,6 +9,7 @@ mod cluster;
 mod config;
 mod crash;
 mod e2e;
+mod keys;
 mod metrics;
 mod reload;
 mod support;
