@@ -15,12 +15,15 @@ pub(crate) fn router() -> Router<App> {
 }
 
 /// `GET /healthz`: the process answers. Callers: anyone.
-async fn healthz() -> Json<Value> {
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, description = "`{\"status\":\"ok\"}`")))]
+pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// `GET /readyz`: the store answers too; `503` otherwise. Callers: anyone.
-async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "`{\"status\":\"ready\",\"store\":…}`"), (status = 503, description = "the store does not answer")))]
+pub(crate) async fn readyz(State(app): State<App>) -> (StatusCode, Json<Value>) {
     match app.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready", "store": app.store.backend_name()}))),
         Err(e) => {

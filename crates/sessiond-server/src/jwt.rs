@@ -332,7 +332,14 @@ pub(crate) fn router() -> Router<App> {
 
 /// `GET /.well-known/jwks.json[?realm=R]`: the public keys that verify session JWTs of the realm
 /// picked by the request host (or named by `realm`). Callers: anyone.
-async fn jwks(State(app): State<App>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "jwt",
+    params(("realm" = Option<String>, Query, description = "default: the realm the request host picks")),
+    responses((status = 200, body = crate::api::openapi::JwksBody), (status = 404, body = crate::api::openapi::ErrorBody)))]
+pub(crate) async fn jwks(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let named = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "realm")
         .map(|(_, v)| v.into_owned());

@@ -199,7 +199,8 @@ pub async fn create(
 }
 
 /// A session as shown in JSON (DESIGN.md's `Session`). Never contains the token.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Session)]
 pub struct SessionView {
     id: String,
     realm: String,
@@ -216,6 +217,7 @@ pub struct SessionView {
     user_agent: Option<String>,
     current: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(value_type = Object)]
     attributes: BTreeMap<String, serde_json::Value>,
 }
 
@@ -245,7 +247,8 @@ impl SessionView {
 }
 
 /// The user as shown in JSON.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserView {
     name: String,
     display_name: Option<String>,

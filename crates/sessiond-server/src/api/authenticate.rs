@@ -1,5 +1,6 @@
 //! `POST /api/v1/authenticate`: the login journey over JSON.
 
+use super::openapi::ErrorBody;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, RequestContext, ResponseCookies};
 use crate::login::{self, Credentials};
@@ -19,28 +20,30 @@ const MAX_PASSWORD: usize = 1024;
 /// Journeys this server runs.
 const JOURNEYS: [&str; 2] = ["login", "password"];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuthenticateRequest {
     auth_id: Option<String>,
     callbacks: Option<Vec<CallbackIn>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CallbackIn {
     #[serde(rename = "type")]
     kind: String,
+    #[schema(value_type = Object)]
     value: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CallbackOut {
     #[serde(rename = "type")]
+    #[schema(value_type = String, example = "username")]
     kind: CallbackKind,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub(crate) enum AuthenticateResponse {
     Step {
@@ -112,6 +115,12 @@ fn from_browser(headers: &HeaderMap) -> bool {
 ///
 /// On success a new session is created with a fresh token; a session token presented with the
 /// request is ended first, so a planted token can never become a signed-in session.
+#[utoipa::path(post, path = "/api/v1/authenticate", tag = "login",
+    params(("journey" = Option<String>, Query, description = "the journey to run: `login` (the default)")),
+    request_body(content = AuthenticateRequest, description = "empty to start; `auth_id` and filled callbacks to finish"),
+    responses((status = 200, body = AuthenticateResponse, description = "the next step, or the new session"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "invalid_credentials, journey_expired"),
+        (status = 429, body = ErrorBody, description = "too_many_attempts"), (status = 503, body = ErrorBody)))]
 pub(crate) async fn authenticate(
     State(app): State<App>,
     ctx: RequestContext,

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`.
 
 mod authenticate;
+pub(crate) mod openapi;
 mod realms;
 mod sessions;
 
@@ -13,6 +14,7 @@ use axum::routing::{delete, get, post, put};
 /// Routes of the session API.
 pub(crate) fn router() -> Router<App> {
     Router::new()
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/v1/authenticate", post(authenticate::authenticate))
         .route("/api/v1/sessions/authenticate", post(sessions::authenticate_session))
         .route("/api/v1/sessions/current", get(sessions::current_session).delete(sessions::end_current_session))

@@ -1,5 +1,6 @@
 //! The admin API of realms: their cookie names.
 
+use super::openapi::ErrorBody;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
 use crate::realms::{self, CookieNameChange, CookieNameRefused};
@@ -8,13 +9,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CookieNameRequest {
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CookieNameResponse {
     realm: String,
     cookie_name: String,
@@ -25,6 +26,10 @@ pub(crate) struct CookieNameResponse {
 
 /// `PUT /api/v1/realms/{realm}/cookie-name {name}`: renames the realm's session cookie, ending
 /// every session of the realm (the caller's own too, when it is in that realm). Callers: admins.
+#[utoipa::path(put, path = "/api/v1/realms/{realm}/cookie-name", tag = "realms",
+    params(("realm" = String, Path)), request_body = CookieNameRequest,
+    responses((status = 200, body = CookieNameResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn set_cookie_name(
     State(app): State<App>,
     caller: Caller,
@@ -37,6 +42,10 @@ pub(crate) async fn set_cookie_name(
 
 /// `DELETE /api/v1/realms/{realm}/cookie-name`: resets the realm's cookie name to its generated
 /// default, ending every session of the realm when that changes the name. Callers: admins.
+#[utoipa::path(delete, path = "/api/v1/realms/{realm}/cookie-name", tag = "realms",
+    params(("realm" = String, Path)),
+    responses((status = 200, body = CookieNameResponse), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn reset_cookie_name(
     State(app): State<App>,
     caller: Caller,

@@ -1,5 +1,6 @@
 //! The session API: check a token, see and end sessions.
 
+use super::openapi::ErrorBody;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, RequestContext, ResponseCookies, TokenSource, find_token};
@@ -17,13 +18,13 @@ use sessiond_store::{SessionFilter, Store};
 use std::collections::BTreeMap;
 use tracing::info;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CurrentResponse {
     session: SessionView,
     user: UserView,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AuthenticatedResponse {
     session: SessionView,
     user: UserView,
@@ -32,7 +33,7 @@ pub(crate) struct AuthenticatedResponse {
     session_jwt: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuthenticateSessionRequest {
     session_token: Option<String>,
@@ -46,6 +47,10 @@ pub(crate) struct AuthenticateSessionRequest {
 /// (from the body), records the activity, and answers the session, its user and a fresh
 /// session JWT. A JWT is accepted only while its session is live. Callers: anyone holding a
 /// token or a JWT.
+#[utoipa::path(post, path = "/api/v1/sessions/authenticate", tag = "sessions",
+    request_body(content = AuthenticateSessionRequest, description = "or no body, and the token as a credential"),
+    responses((status = 200, body = AuthenticatedResponse), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn authenticate_session(
     State(app): State<App>,
     ctx: RequestContext,
@@ -95,6 +100,8 @@ pub(crate) async fn authenticate_session(
 }
 
 /// `GET /api/v1/sessions/current`: the caller's session and user. Callers: signed in.
+#[utoipa::path(get, path = "/api/v1/sessions/current", tag = "sessions", security(("session" = [])),
+    responses((status = 200, body = CurrentResponse), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(crate) async fn current_session(State(app): State<App>, caller: Caller) -> Json<CurrentResponse> {
     let user = UserView::of(&app, &caller.session);
     Json(CurrentResponse { session: SessionView::new(&app, &caller.session, true), user })
@@ -102,6 +109,8 @@ pub(crate) async fn current_session(State(app): State<App>, caller: Caller) -> J
 
 /// `DELETE /api/v1/sessions/current`: logs out — ends the caller's session and deletes its
 /// cookie. Callers: signed in.
+#[utoipa::path(delete, path = "/api/v1/sessions/current", tag = "sessions", security(("session" = [])),
+    responses((status = 204, description = "logged out; the cookies are deleted"), (status = 401, body = ErrorBody)))]
 pub(crate) async fn end_current_session(
     State(app): State<App>,
     caller: Caller,
@@ -115,7 +124,7 @@ pub(crate) async fn end_current_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct SessionList {
     sessions: Vec<SessionView>,
 }
@@ -135,6 +144,11 @@ fn query_pairs(query: Option<&str>) -> Result<BTreeMap<String, String>, ApiError
 
 /// `GET /api/v1/sessions[?user=U][&realm=R]`: the caller's sessions in this realm, newest last.
 /// Callers: signed in; `user` other than oneself and `realm` other than the caller's: admins.
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("session" = [])),
+    params(("user" = Option<String>, Query, description = "administrators: another user"),
+        ("realm" = Option<String>, Query, description = "administrators: another realm")),
+    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub(crate) async fn list_sessions(
     State(app): State<App>,
     caller: Caller,
@@ -169,6 +183,9 @@ pub(crate) async fn list_sessions(
 
 /// `DELETE /api/v1/sessions/{id}`: ends one session. Callers: its owner, or an admin. Others get
 /// `404`, so ids of other people's sessions cannot be probed.
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("session" = [])),
+    params(("id" = String, Path, description = "public session id")),
+    responses((status = 204, description = "ended"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn revoke_session(
     State(app): State<App>,
     caller: Caller,
@@ -197,7 +214,7 @@ pub(crate) async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevokeRequest {
     user: Option<String>,
@@ -205,7 +222,7 @@ pub(crate) struct RevokeRequest {
     except_current: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct RevokeResponse {
     revoked: usize,
 }
@@ -213,6 +230,9 @@ pub(crate) struct RevokeResponse {
 /// `POST /api/v1/sessions/revoke {user?, except_current?}`: ends every session of a user in the
 /// caller's realm ("sign out everywhere"; with `except_current`, everywhere else). Callers: signed
 /// in for themselves; admins for anyone.
+#[utoipa::path(post, path = "/api/v1/sessions/revoke", tag = "sessions", security(("session" = [])),
+    request_body = RevokeRequest,
+    responses((status = 200, body = RevokeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub(crate) async fn revoke_sessions(
     State(app): State<App>,
     caller: Caller,
@@ -245,7 +265,7 @@ pub(crate) async fn revoke_sessions(
     Ok(Json(RevokeResponse { revoked: ended.len() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateSessionRequest {
     user: String,
@@ -256,12 +276,13 @@ pub(crate) struct CreateSessionRequest {
     #[serde(default)]
     amr: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     attributes: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     remember_me: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CreatedSession {
     session: SessionView,
     session_token: String,
@@ -273,6 +294,10 @@ const MAX_ATTRIBUTES_BYTES: usize = 4096;
 /// `POST /api/v1/sessions`: creates a session for a user authenticated elsewhere (SSO, a trusted
 /// header). The token is in the answer only; no cookie is set on the admin's client. Callers:
 /// admins.
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", security(("session" = [])),
+    request_body = CreateSessionRequest,
+    responses((status = 201, body = CreatedSession), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub(crate) async fn create_session(
     State(app): State<App>,
     caller: Caller,

@@ -368,3 +368,16 @@ async fn security_events_reach_the_audit_log_without_secrets() {
     assert_eq!(events[1]["ip"], "127.0.0.1");
     assert_eq!(events[1]["session_id"], events[2]["session_id"]);
 }
+
+#[tokio::test]
+async fn openapi_document_is_served_and_describes_the_session_api() {
+    let s = TestServer::start().await;
+    let res = s.client.get(s.url("/api/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let doc: Value = res.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let login = &doc["paths"]["/api/v1/authenticate"]["post"];
+    assert!(login["responses"]["200"].is_object());
+    assert_eq!(doc["components"]["schemas"]["Error"]["required"], json!(["error", "message"]));
+}
