@@ -31,6 +31,10 @@ pub enum AuditKind {
     SessionCreated,
     /// A realm's cookie name changed, ending every session of the realm.
     CookieNameChanged,
+    /// An API token was created.
+    TokenCreated,
+    /// An API token was revoked by its owner or an administrator.
+    TokenRevoked,
 }
 
 /// One event. Fields that do not apply are left out.
@@ -45,6 +49,9 @@ pub struct AuditEvent<'a> {
     /// Public id of the session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<&'a str>,
+    /// Public id of the API token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<&'a str>,
     /// Who did it, when not the user (an administrator).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<&'a str>,
@@ -69,6 +76,18 @@ impl<'a> AuditEvent<'a> {
             realm: Some(&session.realm),
             user: Some(&session.user),
             session_id: Some(session.id.as_str()),
+            ..Self::default()
+        }
+    }
+}
+
+impl<'a> AuditEvent<'a> {
+    /// The realm, user and public id of an API token.
+    pub fn of_token(token: &'a sessiond_core::api_token::ApiTokenRecord) -> Self {
+        Self {
+            realm: Some(&token.realm),
+            user: Some(&token.user),
+            token_id: Some(token.id.as_str()),
             ..Self::default()
         }
     }

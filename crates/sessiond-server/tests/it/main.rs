@@ -8,3 +8,4 @@ mod metrics;
 mod portal;
 mod support;
 mod timeouts;
+mod tokens;
