@@ -15,6 +15,12 @@
 //! ← {"ok":true,"revoked":1}
 //! → {"op":"sessions.revoke_user","user":"alice","realm":null}
 //! ← {"ok":true,"revoked":2}
+//! → {"op":"tokens.create","token_hash":"<hex SHA-256>","record":{"id":"…","name":"ci",…}}
+//! ← {"ok":true,"tokens":[{"id":"…","name":"ci","user":"alice",…}]}
+//! → {"op":"tokens.list","user":null,"realm":null}
+//! ← {"ok":true,"tokens":[…]}
+//! → {"op":"tokens.revoke","id":"…"}
+//! ← {"ok":true,"revoked":1}
 //! ← {"ok":false,"error":"no session with id …","code":"not_found"}
 //! ```
 //!
@@ -226,6 +232,7 @@ async fn connection<S: Store, C: Clock + ?Sized>(stream: UnixStream, store: &S, 
                 match &result {
                     Ok(Reply::Revoked { revoked }) => info!(op = name, revoked, "control request"),
                     Ok(Reply::Sessions { sessions }) => debug!(op = name, sessions = sessions.len(), "control request"),
+                    Ok(Reply::Tokens { tokens }) => info!(op = name, tokens = tokens.len(), "control request"),
                     Err(e) => info!(op = name, error = %e, "control request failed"),
                 }
                 result.map_err(Failure::from)
@@ -279,7 +286,8 @@ pub(crate) enum RequestError {
 }
 
 /// The ops the server knows, by wire name.
-const KNOWN_OPS: [&str; 3] = ["sessions.list", "sessions.revoke", "sessions.revoke_user"];
+const KNOWN_OPS: [&str; 6] =
+    ["sessions.list", "sessions.revoke", "sessions.revoke_user", "tokens.create", "tokens.list", "tokens.revoke"];
 
 /// Parses one request line (a trailing `\n` or `\r\n` is allowed).
 ///
@@ -332,7 +340,8 @@ impl From<RequestError> for Failure {
 impl From<OpError> for Failure {
     fn from(e: OpError) -> Self {
         let code = match e {
-            OpError::NoSuchSession(_) => "not_found",
+            OpError::NoSuchSession(_) | OpError::NoSuchToken(_) => "not_found",
+            OpError::Invalid(_) => "bad_request",
             OpError::Store(_) => "store_unavailable",
         };
         // The client is the server's own operator, so the whole cause chain is theirs to read.

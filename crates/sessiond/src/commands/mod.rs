@@ -11,6 +11,7 @@ mod healthcheck;
 pub(crate) mod ops;
 mod sessions;
 mod storage;
+mod tokens;
 mod users;
 
 pub(crate) use check::config_check;
@@ -18,6 +19,7 @@ pub(crate) use generate::{completions, man};
 pub(crate) use healthcheck::healthcheck;
 pub(crate) use sessions::{sessions_list, sessions_revoke};
 pub(crate) use storage::storage_copy;
+pub(crate) use tokens::{tokens_create, tokens_list, tokens_revoke};
 pub(crate) use users::{hash_password, users_add};
 
 use crate::config::{self, Config};

@@ -73,7 +73,7 @@ pub(crate) async fn sessions_revoke(config: Option<&Path>, args: &SessionsRevoke
             let noun = if revoked == 1 { "session" } else { "sessions" };
             format!("revoked {revoked} {noun} of {user}\n")
         }
-        Op::ListSessions { .. } => String::new(),
+        _ => String::new(),
     };
     print_stdout(&text)
 }
@@ -88,7 +88,7 @@ const MEMORY_NEEDS_SERVER: &str = "the memory store lives in the running server;
 /// When the server refuses the request (its message is passed on), when the store is memory and
 /// no server answers, when the embedded store is held by a process that does not answer on the
 /// control socket, or when the store fails (Redis not answering included).
-async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
+pub(super) async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
     let path = match &config.storage {
         StorageConfig::Redis(settings) => {
             let store = crate::serve::open_redis(config, settings).await?;
@@ -103,6 +103,9 @@ async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
         Answer::NoServer => {}
     }
     let Some(path) = path else { bail!(MEMORY_NEEDS_SERVER) };
+    if !path.exists() && matches!(op, Op::CreateToken { .. }) {
+        bail!("there is no store at {} yet; start the server once (sessiond serve), then try again", path.display());
+    }
     let store = if path.exists() {
         AnyStore::Embedded(open_embedded(path, &socket).await?)
     } else {
@@ -146,14 +149,19 @@ fn table(sessions: &[SessionView]) -> String {
             ]
         }))
         .collect();
-    let mut widths = [0usize; 7];
-    for row in &rows {
+    aligned(&rows)
+}
+
+/// Rows (the header first) as lines of columns separated by at least two spaces.
+pub(super) fn aligned<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
         for (width, value) in widths.iter_mut().zip(row) {
             *width = (*width).max(value.chars().count());
         }
     }
     let mut out = String::new();
-    for row in &rows {
+    for row in rows {
         let mut line = String::new();
         for (i, (value, width)) in row.iter().zip(widths).enumerate() {
             if i > 0 {
@@ -170,7 +178,7 @@ fn table(sessions: &[SessionView]) -> String {
 
 /// A value as shown in the table: control characters escaped, so that a stored value cannot
 /// move the cursor or recolour the terminal.
-fn cell(value: &str) -> String {
+pub(super) fn cell(value: &str) -> String {
     value.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 

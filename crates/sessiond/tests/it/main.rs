@@ -12,4 +12,5 @@ mod e2e;
 mod metrics;
 mod reload;
 mod support;
+mod tokens;
 mod zero_config;
