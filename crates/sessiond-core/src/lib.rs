@@ -8,6 +8,7 @@
 //! Where to start reading:
 //! - [`token`]: session tokens (secret, in the cookie) and their SHA-256 (the only form at rest),
 //!   and public session ids.
+//! - [`api_token`]: API tokens (`sdat_…` bearer credentials for scripts) and their records.
 //! - [`session`]: the session record.
 //! - [`timeout`]: the timeout policy — absolute expiration, rolling inactivity, remember me.
 //! - [`cookie`]: building `Set-Cookie` headers and validating cookie names and domains.
@@ -32,6 +33,7 @@
 //! ```
 
 pub mod access;
+pub mod api_token;
 pub mod cookie;
 pub mod duration;
 pub mod journey;

@@ -33,6 +33,10 @@ pub enum AuditKind {
     CookieNameChanged,
     /// A realm's JWT signing key was rotated (by schedule or by an administrator).
     KeyRotated,
+    /// An API token was created.
+    TokenCreated,
+    /// An API token was revoked by its owner or an administrator.
+    TokenRevoked,
 }
 
 /// One event. Fields that do not apply are left out.
@@ -47,6 +51,9 @@ pub struct AuditEvent<'a> {
     /// Public id of the session.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session_id: Option<&'a str>,
+    /// Public id of the API token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<&'a str>,
     /// Who did it, when not the user (an administrator).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<&'a str>,
@@ -71,6 +78,18 @@ impl<'a> AuditEvent<'a> {
             realm: Some(&session.realm),
             user: Some(&session.user),
             session_id: Some(session.id.as_str()),
+            ..Self::default()
+        }
+    }
+}
+
+impl<'a> AuditEvent<'a> {
+    /// The realm, user and public id of an API token.
+    pub fn of_token(token: &'a sessiond_core::api_token::ApiTokenRecord) -> Self {
+        Self {
+            realm: Some(&token.realm),
+            user: Some(&token.user),
+            token_id: Some(token.id.as_str()),
             ..Self::default()
         }
     }

@@ -6,6 +6,7 @@
 //! for `auth_request` only then, and never set cookies: the proxy would hand them to the
 //! application's response. Anything that cannot be read or checked is refused, never passed.
 
+use crate::api_tokens;
 use crate::error::{ApiError, ErrorDetail};
 use crate::extract::{ResponseCookies, find_token};
 use crate::forwarded::{self, ForwardError, Original};
@@ -20,6 +21,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::Response;
 use axum::routing::any;
 use sessiond_core::access::{Decision, Evaluation, Object, Subject, normalize_path};
+use sessiond_core::api_token::ApiToken;
 use sessiond_core::session::SessionRecord;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -101,6 +103,15 @@ async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {
             return empty(StatusCode::FORBIDDEN);
         }
     };
+    // An API token is judged by itself alone: it passes as its user, or the answer is 401.
+    match api_tokens::presented(&parts.headers) {
+        Ok(Some(token)) => return authorize_token(app, realm, &original, &path, &token).await,
+        Ok(None) => {}
+        Err(_) => {
+            debug!(realm = %realm.name(), host = %original.host, "forward auth refused: malformed API token");
+            return empty(StatusCode::UNAUTHORIZED);
+        }
+    }
     // A credential that cannot even be parsed is treated as no session, but may never pass.
     let (session, malformed) = match find_token(&parts.headers, realm) {
         Ok(Some((token, _))) => {
@@ -148,6 +159,44 @@ async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {
         }
         Decision::NeedsLogin | Decision::NeedsSecondFactor => sign_in_first(realm, &original, protocol),
         Decision::Deny => empty(StatusCode::FORBIDDEN),
+    }
+}
+
+/// Forward auth for a request that presents an API token: the token's user and groups meet the
+/// access rules. A token is a credential for programs, so an unusable one is `401` (never a
+/// redirect to the portal), and a rule that needs a second factor is `403`: a token has none.
+async fn authorize_token(app: &App, realm: &Realm, original: &Original<'_>, path: &str, token: &ApiToken) -> Response {
+    let caller = match api_tokens::verify(app, realm, token).await {
+        Ok(caller) => caller,
+        Err(ApiError::Unauthenticated(why)) => {
+            debug!(realm = %realm.name(), host = %original.host, why, "forward auth refused: API token");
+            return empty(StatusCode::UNAUTHORIZED);
+        }
+        Err(error) => return failed(error),
+    };
+    let record = &caller.record;
+    let subject = Subject { user: &record.user, groups: &caller.groups, amr: &[] };
+    let object = Object { host: &original.host, path, method: original.method.as_str() };
+    let Evaluation { decision, rule } = app.access.load().evaluate(&object, Some(&subject));
+    debug!(
+        realm = %realm.name(),
+        token_id = %record.id,
+        host = %original.host,
+        path = %path,
+        method = %original.method,
+        rule = ?rule,
+        ?decision,
+        "access decided"
+    );
+    match decision {
+        Decision::Allow => {
+            let mut response = empty(StatusCode::OK);
+            let (email, name) = (caller.email.as_deref(), caller.display_name.as_deref());
+            identity(response.headers_mut(), &record.user, &caller.groups, email, name);
+            response
+        }
+        Decision::NeedsLogin => empty(StatusCode::UNAUTHORIZED),
+        Decision::NeedsSecondFactor | Decision::Deny => empty(StatusCode::FORBIDDEN),
     }
 }
 
@@ -211,9 +260,14 @@ fn login_location(realm: &Realm, original: &Original<'_>) -> Option<HeaderValue>
 /// `Remote-User`, `Remote-Groups`, `Remote-Email`, `Remote-Name`. Empty values are left out, and
 /// values that are not valid header values are dropped rather than passed on raw.
 fn identity_headers(headers: &mut HeaderMap, session: &SessionRecord) {
-    put(headers, REMOTE_USER, &session.user);
+    identity(headers, &session.user, &session.groups, session.email.as_deref(), session.display_name.as_deref());
+}
+
+/// The identity headers of `user`, for a session or an API token.
+fn identity(headers: &mut HeaderMap, user: &str, groups: &[String], email: Option<&str>, name: Option<&str>) {
+    put(headers, REMOTE_USER, user);
     // A group whose name holds a comma would read as two groups downstream, so it is left out.
-    let listed = || session.groups.iter().filter(|g| !g.is_empty() && !g.contains(','));
+    let listed = || groups.iter().filter(|g| !g.is_empty() && !g.contains(','));
     match listed().count() {
         0 => {}
         1 => {
@@ -232,10 +286,10 @@ fn identity_headers(headers: &mut HeaderMap, session: &SessionRecord) {
             put(headers, REMOTE_GROUPS, &joined);
         }
     }
-    if let Some(email) = &session.email {
+    if let Some(email) = email {
         put(headers, REMOTE_EMAIL, email);
     }
-    if let Some(name) = &session.display_name {
+    if let Some(name) = name {
         put(headers, REMOTE_NAME, name);
     }
 }

@@ -136,11 +136,15 @@ pub enum TokenSource {
 /// the cookie. Our own credential slots (the cookie and its header) that are present but malformed
 /// fail here; they never fall through to the next source. An `Authorization` header that does not
 /// hold one of our tokens (Basic, or a bearer token of the application's own) belongs to the
-/// application behind the proxy: it is passed over, never accepted.
+/// application behind the proxy: it is passed over, never accepted. An API token (`sdat_…`) is
+/// ours but not a session: it is refused here, never passed over (see [`crate::api_tokens`]).
 ///
 /// # Errors
 /// `unauthenticated` for an unusable credential.
 pub fn find_token(headers: &HeaderMap, realm: &Realm) -> Result<Option<(SessionToken, TokenSource)>, ApiError> {
+    if crate::api_tokens::presented(headers)?.is_some() {
+        return Err(ApiError::Unauthenticated("an API token is not a session token"));
+    }
     let parse = |text: &str, source| {
         SessionToken::parse(text.trim())
             .map(|t| Some((t, source)))
@@ -267,6 +271,14 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
         let app = App::from_ref(state);
         let ctx = RequestContext::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        // A valid API token is refused as such (403); an invalid one like any bad credential.
+        if let Some(token) = crate::api_tokens::presented(&parts.headers).map_err(IntoResponse::into_response)? {
+            let refusal = match crate::api_tokens::verify(&app, &ctx.realm, &token).await {
+                Ok(_) => ApiError::Forbidden(crate::api_tokens::SESSION_REQUIRED),
+                Err(e) => e,
+            };
+            return Err(refusal.into_response());
+        }
         let cookies = parts.extensions.get::<ResponseCookies>().cloned().unwrap_or_default();
         let result = match find_token(&parts.headers, &ctx.realm) {
             Ok(Some((token, source))) => {

@@ -6,6 +6,7 @@
 //! Start with [`router`], which builds the whole application from an [`App`]; [`metrics`] keeps
 //! the numbers served at `GET /metrics`.
 
+pub mod api_tokens;
 pub mod audit;
 pub mod clock;
 pub mod error;

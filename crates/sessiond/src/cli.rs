@@ -45,6 +45,9 @@ pub(crate) enum Command {
     /// Realm settings kept in the store: the session cookie's name.
     #[command(subcommand)]
     Realm(RealmCommand),
+    /// Create, list and revoke API tokens (works whether or not the server runs).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
     /// Move sessions between stores, such as from the embedded store to Redis.
     #[command(subcommand)]
     Storage(StorageCommand),
@@ -211,6 +214,67 @@ pub(crate) struct SessionsRevoke {
     pub(crate) user: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokensCommand {
+    /// Make an API token for a user and print it; it is shown only this once.
+    ///
+    /// The token acts as the user for forward auth (`Authorization: Bearer sdat_…`) and, for
+    /// administrators, for `POST /api/v1/sessions`. Users in the users file get their groups from
+    /// it at each use, and their tokens stop working while they are disabled or removed.
+    Create(TokensCreate),
+    /// List live API tokens (never the tokens themselves).
+    List(TokensList),
+    /// Revoke an API token by id; it stops working at once.
+    Revoke(TokensRevoke),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokensCreate {
+    /// The user the token acts as.
+    #[arg(long)]
+    pub(crate) user: String,
+    /// A label for the token: 1 to 64 letters, digits, spaces and `-_.:@/`.
+    #[arg(long, value_parser = token_name)]
+    pub(crate) name: String,
+    /// How long the token works (`90d`, `1y`, `12h`); without it, until revoked.
+    #[arg(long, value_name = "DURATION", value_parser = token_lifetime)]
+    pub(crate) expires: Option<Duration>,
+    /// The realm the token is valid in. Default: `main`, or the first realm when there is none
+    /// of that name.
+    #[arg(long)]
+    pub(crate) realm: Option<String>,
+    /// Groups of a user who is not in the users file, comma-separated; recorded with the token.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) groups: Vec<String>,
+}
+
+/// A token name, checked as the server checks it.
+fn token_name(text: &str) -> Result<String, String> {
+    sessiond_core::api_token::validate_name(text).map(|()| text.to_owned()).map_err(|e| e.to_string())
+}
+
+/// A token lifetime: at least one second, at most 100 years.
+fn token_lifetime(text: &str) -> Result<Duration, String> {
+    sessiond_core::api_token::parse_lifetime(text).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokensList {
+    /// Only this user's tokens.
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    /// Only this realm's tokens.
+    #[arg(long)]
+    pub(crate) realm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokensRevoke {
+    /// Public id of the token, as `tokens list` shows it (ids may start with `-`).
+    #[arg(allow_hyphen_values = true)]
+    pub(crate) id: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,6 +320,32 @@ mod tests {
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke"]).is_err());
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke", "abc", "--user", "x"]).is_err());
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke", "--user", "x"]).is_ok());
+    }
+
+    #[test]
+    fn tokens_create_checks_name_and_lifetime_as_usage() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["sessiond", "tokens", "create"].iter().chain(args));
+        let cli = parse(&["--user", "alice", "--name", "ci", "--expires", "90d", "--groups", "a,b"]).unwrap();
+        let Command::Tokens(TokensCommand::Create(create)) = cli.command else { panic!("parsed as {:?}", cli.command) };
+        assert_eq!(create.expires, Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(create.groups, ["a", "b"]);
+        assert!(parse(&["--user", "alice", "--name", "ci"]).is_ok(), "--expires is optional");
+        for bad in [
+            &["--name", "ci"][..],
+            &["--user", "a"],
+            &["--user", "a", "--name", ""],
+            &["--user", "a", "--name", "x\ny"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        for expires in ["0", "-1", "5x", "101y"] {
+            let error = parse(&["--user", "a", "--name", "n", &format!("--expires={expires}")]).unwrap_err();
+            assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation, "--expires {expires:?}");
+        }
+        let revoke = Cli::try_parse_from(["sessiond", "tokens", "revoke", "-AAAAAAAAAAAAAAAAAAAAA"]).unwrap();
+        assert!(
+            matches!(revoke.command, Command::Tokens(TokensCommand::Revoke(r)) if r.id == "-AAAAAAAAAAAAAAAAAAAAA")
+        );
     }
 
     fn healthcheck(args: &[&str]) -> Result<Healthcheck, clap::Error> {

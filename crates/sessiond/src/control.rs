@@ -19,6 +19,12 @@
 //! ← {"ok":true,"realm":"main","current_kid":"…","retired_kid":"…"}
 //! → {"op":"realm.cookie_name","realm":"main","change":{"set":"acme_sid"}}
 //! ← {"ok":true,"realm":"main","cookie_name":"acme_sid","default_cookie_name":false,"sessions_ended":3}
+//! → {"op":"tokens.create","token_hash":"<hex SHA-256>","record":{"id":"…","name":"ci",…}}
+//! ← {"ok":true,"tokens":[{"id":"…","name":"ci","user":"alice",…}]}
+//! → {"op":"tokens.list","user":null,"realm":null}
+//! ← {"ok":true,"tokens":[…]}
+//! → {"op":"tokens.revoke","id":"…"}
+//! ← {"ok":true,"revoked":1}
 //! ← {"ok":false,"error":"no session with id …","code":"not_found"}
 //! ```
 //!
@@ -250,6 +256,7 @@ async fn connection<S: Store, C: Clock + ?Sized>(
                     Ok(Reply::CookieName { realm, cookie_name, sessions_ended, .. }) => {
                         info!(op = name, %realm, cookie = %cookie_name, sessions_ended, "control request");
                     }
+                    Ok(Reply::Tokens { tokens }) => info!(op = name, tokens = tokens.len(), "control request"),
                     Err(e) => info!(op = name, error = %e, "control request failed"),
                 }
                 result.map_err(Failure::from)
@@ -303,8 +310,16 @@ pub(crate) enum RequestError {
 }
 
 /// The ops the server knows, by wire name.
-const KNOWN_OPS: [&str; 5] =
-    ["sessions.list", "sessions.revoke", "sessions.revoke_user", "keys.rotate", "realm.cookie_name"];
+const KNOWN_OPS: [&str; 8] = [
+    "sessions.list",
+    "sessions.revoke",
+    "sessions.revoke_user",
+    "tokens.create",
+    "tokens.list",
+    "tokens.revoke",
+    "keys.rotate",
+    "realm.cookie_name",
+];
 
 /// Parses one request line (a trailing `\n` or `\r\n` is allowed).
 ///
@@ -357,7 +372,8 @@ impl From<RequestError> for Failure {
 impl From<OpError> for Failure {
     fn from(e: OpError) -> Self {
         let code = match e {
-            OpError::NoSuchSession(_) => "not_found",
+            OpError::NoSuchSession(_) | OpError::NoSuchToken(_) => "not_found",
+            OpError::Invalid(_) => "bad_request",
             OpError::NoSecret => "no_secret",
             OpError::Store(_) => "store_unavailable",
         };

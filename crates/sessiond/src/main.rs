@@ -62,6 +62,15 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Realm(cli::RealmCommand::CookieName(args)) => {
             commands::realm_cookie_name(cli.config.as_deref(), &args, cli.json).await
         }
+        Command::Tokens(cli::TokensCommand::Create(args)) => {
+            commands::tokens_create(cli.config.as_deref(), &args, cli.json).await
+        }
+        Command::Tokens(cli::TokensCommand::List(args)) => {
+            commands::tokens_list(cli.config.as_deref(), &args, cli.json).await
+        }
+        Command::Tokens(cli::TokensCommand::Revoke(args)) => {
+            commands::tokens_revoke(cli.config.as_deref(), &args, cli.json).await
+        }
         Command::Storage(cli::StorageCommand::Copy(args)) => commands::storage_copy(&args, cli.json).await,
         Command::Healthcheck(args) => commands::healthcheck(cli.config.as_deref(), &args, cli.json).await,
         Command::Completions(args) => commands::completions(args.shell),

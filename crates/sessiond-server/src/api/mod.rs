@@ -4,6 +4,7 @@ mod authenticate;
 pub(crate) mod openapi;
 mod realms;
 mod sessions;
+mod tokens;
 
 use crate::error::ApiError;
 use crate::extract::attach_cookies;
@@ -22,6 +23,8 @@ pub(crate) fn router() -> Router<App> {
         .route("/api/v1/sessions/revoke", post(sessions::revoke_sessions))
         .route("/api/v1/sessions/{id}", delete(sessions::revoke_session))
         .route("/api/v1/realms/{realm}/cookie-name", put(realms::set_cookie_name).delete(realms::reset_cookie_name))
+        .route("/api/v1/tokens", get(tokens::list_tokens).post(tokens::create_token))
+        .route("/api/v1/tokens/{id}", delete(tokens::revoke_token))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(attach_cookies))
 }

@@ -1,6 +1,7 @@
 //! The session API: check a token, see and end sessions.
 
 use super::openapi::ErrorBody;
+use crate::api_tokens::Principal;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, RequestContext, ResponseCookies, TokenSource, find_token};
@@ -293,14 +294,14 @@ const MAX_ATTRIBUTES_BYTES: usize = 4096;
 
 /// `POST /api/v1/sessions`: creates a session for a user authenticated elsewhere (SSO, a trusted
 /// header). The token is in the answer only; no cookie is set on the admin's client. Callers:
-/// admins.
+/// admins, signed in or with an API token.
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", security(("session" = [])),
     request_body = CreateSessionRequest,
     responses((status = 201, body = CreatedSession), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub(crate) async fn create_session(
     State(app): State<App>,
-    caller: Caller,
+    caller: Principal,
     ctx: RequestContext,
     JsonBody(request): JsonBody<CreateSessionRequest>,
 ) -> Result<(StatusCode, Json<CreatedSession>), ApiError> {
@@ -332,10 +333,14 @@ pub(crate) async fn create_session(
     // The cookie belongs to the user's browser, not to the admin's client: discard it.
     let discard = ResponseCookies::default();
     let (token, record) = sessions::create(&app, &ctx.realm, new, app.clock.now(), &discard).await?;
-    info!(session_id = %record.id, user = %record.user, by = %caller.session.user, "session created for user");
+    info!(session_id = %record.id, user = %record.user, by = %caller.user(), "session created for user");
+    let token_id = match &caller {
+        Principal::Token(t) => Some(t.record.id.as_str()),
+        Principal::Session(_) => None,
+    };
     app.audit(
         AuditKind::SessionCreated,
-        &AuditEvent { actor: Some(&caller.session.user), ..AuditEvent::of_session(&record) },
+        &AuditEvent { actor: Some(caller.user()), token_id, ..AuditEvent::of_session(&record) },
     );
     Ok((
         StatusCode::CREATED,

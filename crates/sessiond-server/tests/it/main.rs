@@ -10,3 +10,4 @@ mod portal;
 mod realms;
 mod support;
 mod timeouts;
+mod tokens;

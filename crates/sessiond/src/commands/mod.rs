@@ -13,6 +13,7 @@ pub(crate) mod ops;
 mod realm;
 mod sessions;
 mod storage;
+mod tokens;
 mod users;
 
 pub(crate) use check::config_check;
@@ -22,6 +23,7 @@ pub(crate) use keys::keys_rotate;
 pub(crate) use realm::realm_cookie_name;
 pub(crate) use sessions::{sessions_list, sessions_revoke};
 pub(crate) use storage::storage_copy;
+pub(crate) use tokens::{tokens_create, tokens_list, tokens_revoke};
 pub(crate) use users::{hash_password, users_add};
 
 use crate::config::{self, Config};

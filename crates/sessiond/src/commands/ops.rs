@@ -1,4 +1,4 @@
-//! The administrative operations on sessions, in one place.
+//! The administrative operations on sessions and API tokens, in one place.
 //!
 //! `sessiond sessions …` runs them against a store it opened itself when no server holds the
 //! store, and the control socket of a running server runs them on behalf of that same command
@@ -9,10 +9,12 @@
 //! serde names are part of that protocol.
 
 use serde::{Deserialize, Serialize};
+use sessiond_core::api_token::{ApiTokenId, ApiTokenRecord, parse_store_key, validate_name};
 use sessiond_core::jwt::JwtSettings;
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::SessionId;
+use sessiond_server::api_tokens::{self, Inserted};
 use sessiond_server::jwt::Signing;
 use sessiond_server::realms::{CookieNameChange, change_cookie_name};
 use sessiond_store::{SessionFilter, Store, StoreError};
@@ -49,6 +51,32 @@ pub(crate) enum Op {
         /// Only in this realm.
         #[serde(default)]
         realm: Option<String>,
+    },
+    /// `{"op":"tokens.create","token_hash":…,"record":{…}}`: stores a new API token. The command
+    /// line makes the token and sends only its hash (hex SHA-256) with the record, so the token
+    /// itself never crosses the socket.
+    #[serde(rename = "tokens.create")]
+    CreateToken {
+        /// The store key of the token: its SHA-256 in lower-case hex.
+        token_hash: String,
+        /// The token's record.
+        record: ApiTokenRecord,
+    },
+    /// `{"op":"tokens.list","user":…,"realm":…}`: the live API tokens, oldest first.
+    #[serde(rename = "tokens.list")]
+    ListTokens {
+        /// Only this user's tokens.
+        #[serde(default)]
+        user: Option<String>,
+        /// Only this realm's tokens.
+        #[serde(default)]
+        realm: Option<String>,
+    },
+    /// `{"op":"tokens.revoke","id":…}`: revokes one API token by its public id.
+    #[serde(rename = "tokens.revoke")]
+    RevokeToken {
+        /// Public id of the token.
+        id: ApiTokenId,
     },
     /// `{"op":"keys.rotate","realm":…,"lifetime_secs":…}`: rotates the realm's JWT signing key;
     /// retired keys whose JWTs (`lifetime_secs` long) have all expired are dropped.
@@ -91,12 +119,15 @@ impl Op {
             Self::RevokeUser { .. } => "sessions.revoke_user",
             Self::RotateKeys { .. } => "keys.rotate",
             Self::CookieName { .. } => "realm.cookie_name",
+            Self::CreateToken { .. } => "tokens.create",
+            Self::ListTokens { .. } => "tokens.list",
+            Self::RevokeToken { .. } => "tokens.revoke",
         }
     }
 }
 
-/// The successful outcome of an [`Op`]. Serialized as `{"sessions":[…]}` or `{"revoked":N}`,
-/// which is also what `--json` prints.
+/// The successful outcome of an [`Op`]. Serialized as `{"sessions":[…]}`, `{"tokens":[…]}` or
+/// `{"revoked":N}`, which is also what `--json` prints (but for `tokens create`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum Reply {
@@ -105,9 +136,10 @@ pub(crate) enum Reply {
         /// The live sessions, oldest first.
         sessions: Vec<SessionView>,
     },
-    /// Answer to [`Op::RevokeSession`] (always 1) and [`Op::RevokeUser`].
+    /// Answer to [`Op::RevokeSession`] (always 1), [`Op::RevokeUser`] and [`Op::RevokeToken`]
+    /// (always 1).
     Revoked {
-        /// How many live sessions ended.
+        /// How many live sessions (or tokens) ended.
         revoked: usize,
     },
     /// Answer to [`Op::RotateKeys`].
@@ -130,6 +162,45 @@ pub(crate) enum Reply {
         /// Sessions ended by this change.
         sessions_ended: usize,
     },
+    /// Answer to [`Op::ListTokens`], and to [`Op::CreateToken`] (the token stored).
+    Tokens {
+        /// The live tokens, oldest first.
+        tokens: Vec<TokenView>,
+    },
+}
+
+/// An API token as the administrative commands show it. Never the token or its hash. Times are
+/// RFC 3339 in UTC; `last_used_at` is `null` until first use, `expires_at` `null` for never.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TokenView {
+    /// Public id.
+    pub(crate) id: String,
+    /// The label it was given.
+    pub(crate) name: String,
+    /// The user it acts as.
+    pub(crate) user: String,
+    /// The realm it is valid in.
+    pub(crate) realm: String,
+    /// When it was made.
+    pub(crate) created_at: String,
+    /// When it was last used, to within a minute.
+    pub(crate) last_used_at: Option<String>,
+    /// When it stops working.
+    pub(crate) expires_at: Option<String>,
+}
+
+impl From<ApiTokenRecord> for TokenView {
+    fn from(r: ApiTokenRecord) -> Self {
+        Self {
+            id: r.id.to_string(),
+            name: r.name,
+            user: r.user,
+            realm: r.realm,
+            created_at: r.created_at.rfc3339(),
+            last_used_at: r.last_used_at.map(|t| t.rfc3339()),
+            expires_at: r.expires_at.map(|t| t.rfc3339()),
+        }
+    }
 }
 
 /// A session as the administrative commands show it: DESIGN.md's `Session` without `current`.
@@ -193,6 +264,13 @@ pub(crate) enum OpError {
     /// Signing keys are sealed with the secret, which this process does not have.
     #[error("no secret to open the signing keys with: set `secret`, or start the server once to generate one")]
     NoSecret,
+    /// No live API token has this id.
+    #[error("no API token with id {0}")]
+    NoSuchToken(ApiTokenId),
+    /// The request cannot be carried out as given (a malformed token hash or record, or the
+    /// user's token limit).
+    #[error("{0}")]
+    Invalid(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -277,6 +355,37 @@ pub(crate) async fn execute<S: Store>(
             }
             Ok(Reply::Revoked { revoked })
         }
+        Op::CreateToken { token_hash, record } => {
+            let hash = parse_store_key(&token_hash)
+                .ok_or_else(|| OpError::Invalid("token_hash must be 64 lower-case hex digits".to_owned()))?;
+            validate_name(&record.name).map_err(|e| OpError::Invalid(e.to_string()))?;
+            if record.is_expired(now) {
+                return Err(OpError::Invalid("the token would be expired already".to_owned()));
+            }
+            match api_tokens::insert(store, &hash, &record, now).await? {
+                Inserted::Stored => Ok(Reply::Tokens { tokens: vec![TokenView::from(record)] }),
+                Inserted::LimitReached => Err(OpError::Invalid(format!(
+                    "{} already holds {} API tokens in realm {}; revoke one first",
+                    record.user,
+                    sessiond_core::api_token::MAX_TOKENS_PER_USER,
+                    record.realm
+                ))),
+            }
+        }
+        Op::ListTokens { user, realm } => {
+            let tokens = api_tokens::list(store, now)
+                .await?
+                .into_iter()
+                .map(|(_, r)| r)
+                .filter(|r| user.as_ref().is_none_or(|u| *u == r.user) && realm.as_ref().is_none_or(|x| *x == r.realm))
+                .map(TokenView::from)
+                .collect();
+            Ok(Reply::Tokens { tokens })
+        }
+        Op::RevokeToken { id } => match api_tokens::revoke(store, &id, now).await? {
+            Some(_) => Ok(Reply::Revoked { revoked: 1 }),
+            None => Err(OpError::NoSuchToken(id)),
+        },
     }
 }
 
@@ -465,11 +574,99 @@ pub(crate) mod tests {
         assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 0 });
     }
 
+    fn token_record(user: &str, realm: &str, expires_in: Option<u64>) -> ApiTokenRecord {
+        ApiTokenRecord {
+            id: ApiTokenId::generate(),
+            name: "ci".to_owned(),
+            user: user.to_owned(),
+            realm: realm.to_owned(),
+            created_at: NOW,
+            last_used_at: None,
+            expires_at: expires_in.map(|s| NOW + Duration::from_secs(s)),
+            groups: vec![],
+            display_name: None,
+            email: None,
+            from_users_file: true,
+        }
+    }
+
+    fn create_token(record: &ApiTokenRecord) -> (sessiond_core::api_token::ApiToken, Op) {
+        let token = sessiond_core::api_token::ApiToken::generate();
+        let token_hash = sessiond_core::api_token::store_key(&token.hash());
+        (token, Op::CreateToken { token_hash, record: record.clone() })
+    }
+
+    fn token_ids(reply: &Reply) -> Vec<String> {
+        match reply {
+            Reply::Tokens { tokens } => tokens.iter().map(|t| t.id.clone()).collect(),
+            _ => panic!("expected a token list, got {reply:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_are_created_listed_and_revoked_by_id() {
+        let store = MemoryStore::default();
+        let a = token_record("alice", "main", None);
+        let b = token_record("bob", "other", Some(60));
+        for r in [&a, &b] {
+            let reply = execute(&store, None, create_token(r).1, NOW).await.unwrap();
+            assert_eq!(token_ids(&reply), vec![r.id.to_string()]);
+        }
+        let all = Op::ListTokens { user: None, realm: None };
+        assert_eq!(token_ids(&execute(&store, None, all.clone(), NOW).await.unwrap()).len(), 2);
+        let alice = Op::ListTokens { user: Some("alice".to_owned()), realm: None };
+        assert_eq!(token_ids(&execute(&store, None, alice, NOW).await.unwrap()), vec![a.id.to_string()]);
+        let other = Op::ListTokens { user: None, realm: Some("other".to_owned()) };
+        assert_eq!(token_ids(&execute(&store, None, other, NOW).await.unwrap()), vec![b.id.to_string()]);
+        let later = NOW + Duration::from_secs(60);
+        assert_eq!(
+            token_ids(&execute(&store, None, all.clone(), later).await.unwrap()),
+            vec![a.id.to_string()],
+            "expired"
+        );
+
+        let revoke = Op::RevokeToken { id: a.id.clone() };
+        assert_eq!(execute(&store, None, revoke.clone(), NOW).await.unwrap(), Reply::Revoked { revoked: 1 });
+        let err = execute(&store, None, revoke, NOW).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("no API token with id {}", a.id));
+        let listed = serde_json::to_string(&execute(&store, None, all, NOW).await.unwrap()).unwrap();
+        assert!(!listed.contains(&a.id.to_string()) && listed.contains(&b.id.to_string()), "{listed}");
+    }
+
+    #[tokio::test]
+    async fn token_creation_refuses_bad_input_and_the_limit() {
+        let store = MemoryStore::default();
+        let good = token_record("alice", "main", None);
+        let (_, op) = create_token(&good);
+        let Op::CreateToken { token_hash, .. } = &op else { unreachable!() };
+        for hash in ["", "abc", &token_hash.to_uppercase(), &format!("{}g", &token_hash[..63])] {
+            let bad = Op::CreateToken { token_hash: hash.to_owned(), record: good.clone() };
+            assert!(matches!(execute(&store, None, bad, NOW).await, Err(OpError::Invalid(_))), "{hash:?}");
+        }
+        let mut badly_named = good.clone();
+        badly_named.name = "bad\nname".to_owned();
+        assert!(matches!(execute(&store, None, create_token(&badly_named).1, NOW).await, Err(OpError::Invalid(_))));
+        let expired = token_record("alice", "main", Some(0));
+        assert!(matches!(execute(&store, None, create_token(&expired).1, NOW).await, Err(OpError::Invalid(_))));
+        execute(&store, None, op.clone(), NOW).await.unwrap();
+        assert!(
+            matches!(execute(&store, None, op, NOW).await, Err(OpError::Store(StoreError::Conflict))),
+            "same hash twice"
+        );
+        for _ in 1..sessiond_core::api_token::MAX_TOKENS_PER_USER {
+            execute(&store, None, create_token(&token_record("alice", "main", None)).1, NOW).await.unwrap();
+        }
+        let over = execute(&store, None, create_token(&token_record("alice", "main", None)).1, NOW).await.unwrap_err();
+        assert!(over.to_string().contains("revoke one first"), "{over}");
+        execute(&store, None, create_token(&token_record("alice", "other", None)).1, NOW).await.unwrap();
+    }
+
     #[test]
     fn reply_round_trips_through_json() {
         let sessions = Reply::Sessions { sessions: vec![SessionView::from(record("main", "alice", 60))] };
         let revoked = Reply::Revoked { revoked: 3 };
-        for reply in [sessions, revoked, Reply::Sessions { sessions: vec![] }] {
+        let tokens = Reply::Tokens { tokens: vec![TokenView::from(token_record("alice", "main", Some(60)))] };
+        for reply in [sessions, revoked, tokens, Reply::Sessions { sessions: vec![] }] {
             let text = serde_json::to_string(&reply).unwrap();
             assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), reply, "{text}");
         }

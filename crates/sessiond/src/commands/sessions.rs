@@ -112,6 +112,9 @@ pub(crate) async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
         Answer::NoServer => {}
     }
     let Some(path) = path else { bail!(MEMORY_NEEDS_SERVER) };
+    if !path.exists() && matches!(op, Op::CreateToken { .. }) {
+        bail!("there is no store at {} yet; start the server once (sessiond serve), then try again", path.display());
+    }
     let store = if path.exists() {
         AnyStore::Embedded(open_embedded(path, &socket).await?)
     } else {
@@ -155,14 +158,19 @@ fn table(sessions: &[SessionView]) -> String {
             ]
         }))
         .collect();
-    let mut widths = [0usize; 7];
-    for row in &rows {
+    aligned(&rows)
+}
+
+/// Rows (the header first) as lines of columns separated by at least two spaces.
+pub(super) fn aligned<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
         for (width, value) in widths.iter_mut().zip(row) {
             *width = (*width).max(value.chars().count());
         }
     }
     let mut out = String::new();
-    for row in &rows {
+    for row in rows {
         let mut line = String::new();
         for (i, (value, width)) in row.iter().zip(widths).enumerate() {
             if i > 0 {
@@ -179,7 +187,7 @@ fn table(sessions: &[SessionView]) -> String {
 
 /// A value as shown in the table: control characters escaped, so that a stored value cannot
 /// move the cursor or recolour the terminal.
-fn cell(value: &str) -> String {
+pub(super) fn cell(value: &str) -> String {
     value.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 

@@ -13,4 +13,5 @@ mod keys;
 mod metrics;
 mod reload;
 mod support;
+mod tokens;
 mod zero_config;
