@@ -68,6 +68,35 @@ fn redirect_validate(c: &mut Criterion) {
     group.finish();
 }
 
+/// Signing a session JWT (every login and `sessions/authenticate`; forward auth reuses one per
+/// session for half its lifetime) and verifying one (`sessions/authenticate` with a JWT).
+fn session_jwt(c: &mut Criterion) {
+    use sessiond_core::jwt::{Claims, Expected, Keyring};
+    let ring = Keyring::generate(T0);
+    let claims = Claims {
+        iss: "https://auth.example.com".into(),
+        aud: "main".into(),
+        sub: "alice".into(),
+        sid: "Qb0uJ3vX2c8l1ZkqfZb3Qw".into(),
+        iat: T0.unix(),
+        nbf: T0.unix(),
+        exp: T0.unix() + 300,
+        amr: vec!["pwd".into()],
+        realm: "main".into(),
+        email: Some("alice@example.com".into()),
+        name: Some("Alice Liddell".into()),
+        groups: vec!["admins".into(), "dev".into()],
+        attributes: Default::default(),
+    };
+    let jwt = ring.sign(&claims);
+    let expected = Expected { issuer: "https://auth.example.com", audience: "main", realm: "main" };
+    assert!(ring.verify(&jwt, &expected, T0).is_ok());
+    let mut group = c.benchmark_group("session_jwt");
+    group.bench_function("sign", |b| b.iter(|| black_box(&ring).sign(black_box(&claims))));
+    group.bench_function("verify", |b| b.iter(|| black_box(&ring).verify(black_box(&jwt), &expected, T0)));
+    group.finish();
+}
+
 // Written out rather than with criterion_group!, whose generated function has no docs.
 fn main() {
     let mut c = Criterion::default().configure_from_args();
@@ -75,5 +104,6 @@ fn main() {
     token_parse_and_hash(&mut c);
     cookie_find(&mut c);
     redirect_validate(&mut c);
+    session_jwt(&mut c);
     c.final_summary();
 }
