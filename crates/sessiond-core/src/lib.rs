@@ -17,6 +17,7 @@
 //! - [`regulation`]: brute-force regulation of logins.
 //! - [`journey`]: login journeys and their `auth_id` tickets.
 //! - [`jwt`]: session JWTs (EdDSA) and the signing keyring.
+//! - [`client_session`]: client-side sessions, sealed whole into the cookie.
 //!
 //! ```
 //! use sessiond_core::timeout::{Timeouts, Verdict};
@@ -32,6 +33,7 @@
 //! ```
 
 pub mod access;
+pub mod client_session;
 pub mod cookie;
 pub mod duration;
 pub mod journey;

@@ -97,6 +97,8 @@ pub struct AppInner {
     pub metrics: crate::metrics::Metrics,
     /// The realms' JWT signing keys.
     pub signing: crate::jwt::Signing,
+    /// Seals and opens the cookies of client-side sessions.
+    pub client_sessions: sessiond_core::client_session::ClientSessionCodec,
 }
 
 impl std::ops::Deref for App {
@@ -162,6 +164,7 @@ impl App {
             access: arc_swap::ArcSwap::from_pointee(sessiond_core::access::AccessControl::default()),
             metrics: crate::metrics::Metrics::default(),
             signing: crate::jwt::Signing::new(secret, previous_secret),
+            client_sessions: sessiond_core::client_session::ClientSessionCodec::new(secret, previous_secret),
         }))
     }
 

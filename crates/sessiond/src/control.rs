@@ -28,12 +28,14 @@ use crate::config::Config;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::Value;
+use sessiond_core::realm::RealmPolicy;
 use sessiond_server::clock::{Clock, SystemClock};
 use sessiond_store::{AnyStore, Store};
 use std::future::Future;
 use std::io::ErrorKind;
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -78,15 +80,17 @@ pub(crate) fn socket_path(config: &Config) -> PathBuf {
 pub(crate) async fn listen(
     path: PathBuf,
     store: AnyStore,
+    realms: Vec<RealmPolicy>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<()>> {
-    listen_with(path, store, SystemClock, IDLE_TIMEOUT, shutdown).await
+    listen_with(path, store, SystemClock, realms, IDLE_TIMEOUT, shutdown).await
 }
 
 async fn listen_with<S: Store, C: Clock>(
     path: PathBuf,
     store: S,
     clock: C,
+    realms: Vec<RealmPolicy>,
     idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<()>> {
@@ -106,7 +110,7 @@ async fn listen_with<S: Store, C: Clock>(
         }
     };
     info!(path = %path.display(), "control socket listening");
-    Ok(tokio::spawn(serve(listener, path, owner, store, clock, idle_timeout, shutdown)))
+    Ok(tokio::spawn(serve(listener, path, owner, store, clock, realms.into(), idle_timeout, shutdown)))
 }
 
 /// Removes a socket file that no server answers on; refuses to touch anything else.
@@ -158,12 +162,14 @@ fn peer_allowed(stream: &UnixStream, owner: Owner) -> bool {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve<S: Store, C: Clock>(
     listener: UnixListener,
     path: PathBuf,
     owner: Owner,
     store: S,
     clock: C,
+    realms: Arc<[RealmPolicy]>,
     idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -176,8 +182,10 @@ async fn serve<S: Store, C: Clock>(
             accepted = listener.accept(), if connections.len() < MAX_CONNECTIONS => match accepted {
                 Ok((stream, _)) => {
                     if peer_allowed(&stream, owner) {
-                        let (store, clock) = (store.clone(), clock.clone());
-                        connections.spawn(async move { connection(stream, &store, &*clock, idle_timeout).await });
+                        let (store, clock, realms) = (store.clone(), clock.clone(), realms.clone());
+                        connections.spawn(async move {
+                            connection(stream, &store, &*clock, &realms, idle_timeout).await;
+                        });
                     } else {
                         warn!("control socket: refused a client running as another user");
                     }
@@ -210,7 +218,13 @@ fn remove_if_ours(path: &Path, owner: Owner) {
 }
 
 /// Serves one connection: one request line, one response line.
-async fn connection<S: Store, C: Clock + ?Sized>(stream: UnixStream, store: &S, clock: &C, idle_timeout: Duration) {
+async fn connection<S: Store, C: Clock + ?Sized>(
+    stream: UnixStream,
+    store: &S,
+    clock: &C,
+    realms: &[RealmPolicy],
+    idle_timeout: Duration,
+) {
     let (mut read, mut write) = stream.into_split();
     let response = match tokio::time::timeout(idle_timeout, read_line(&mut read, MAX_REQUEST_BYTES)).await {
         Err(_) => Err(Failure::from(RequestError::Timeout)),
@@ -222,9 +236,9 @@ async fn connection<S: Store, C: Clock + ?Sized>(stream: UnixStream, store: &S, 
             Err(e) => Err(Failure::from(e)),
             Ok(op) => {
                 let name = op.name();
-                let result = execute(store, op, clock.now()).await;
+                let result = execute(store, op, clock.now(), realms).await;
                 match &result {
-                    Ok(Reply::Revoked { revoked }) => info!(op = name, revoked, "control request"),
+                    Ok(Reply::Revoked { revoked, .. }) => info!(op = name, revoked, "control request"),
                     Ok(Reply::Sessions { sessions }) => debug!(op = name, sessions = sessions.len(), "control request"),
                     Err(e) => info!(op = name, error = %e, "control request failed"),
                 }
@@ -564,7 +578,7 @@ mod tests {
 
     #[test]
     fn responses_round_trip() {
-        let ok = Ok(Reply::Revoked { revoked: 2 });
+        let ok = Ok(Reply::Revoked { revoked: 2, client_realms: vec![] });
         assert_eq!(encode_response(&ok), r#"{"ok":true,"revoked":2}"#);
         assert_eq!(decode_response(encode_response(&ok).as_bytes()).unwrap(), ok);
 
@@ -609,8 +623,9 @@ mod tests {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task =
-            listen_with(path.clone(), AnyStore::Memory(store), ManualClock::new(NOW), idle, shutdown).await.unwrap();
+        let task = listen_with(path.clone(), AnyStore::Memory(store), ManualClock::new(NOW), vec![], idle, shutdown)
+            .await
+            .unwrap();
         Running { _dir: dir, path, stop, task }
     }
 
@@ -737,7 +752,7 @@ mod tests {
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         assert!(path.exists(), "the dead listener left its file");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), async move {
+        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), vec![], async move {
             let _ = stopped.await;
         })
         .await
@@ -751,9 +766,10 @@ mod tests {
     #[tokio::test]
     async fn a_live_socket_is_not_taken_over() {
         let running = start(MemoryStore::default(), IDLE_TIMEOUT).await;
-        let err = listen(running.path.clone(), AnyStore::Memory(MemoryStore::default()), std::future::pending())
-            .await
-            .unwrap_err();
+        let err =
+            listen(running.path.clone(), AnyStore::Memory(MemoryStore::default()), vec![], std::future::pending())
+                .await
+                .unwrap_err();
         assert!(err.to_string().contains("another sessiond"), "{err:#}");
         let listed = exchange(&running.path, b"{\"op\":\"sessions.list\"}\n").await;
         assert_eq!(listed["ok"], true, "the first server still answers");
@@ -766,8 +782,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(SOCKET_FILE);
         std::fs::write(&path, "keep me").unwrap();
-        let err =
-            listen(path.clone(), AnyStore::Memory(MemoryStore::default()), std::future::pending()).await.unwrap_err();
+        let err = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), vec![], std::future::pending())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("is not a socket"), "{err:#}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
     }
@@ -780,7 +797,7 @@ mod tests {
         let path = deep.join(SOCKET_FILE);
         assert!(path.as_os_str().len() > 108);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), async move {
+        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), vec![], async move {
             let _ = stopped.await;
         })
         .await

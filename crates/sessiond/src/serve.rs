@@ -105,9 +105,10 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         info!("stopping: finishing requests in flight");
         let _ = stop_tx.send(true);
     });
-    let control = control::listen(control::socket_path(&config), store.clone(), stopped(stop_rx.clone()))
-        .await
-        .context("opening the control socket")?;
+    let control =
+        control::listen(control::socket_path(&config), store.clone(), config.realms.clone(), stopped(stop_rx.clone()))
+            .await
+            .context("opening the control socket")?;
     // Bound before the banner, so a bad or busy address stops the start with its reason.
     let metrics_listener = match config.server.metrics_listen {
         Some(addr) => Some(
