@@ -121,6 +121,8 @@ struct AccountPage {
     sessions: Vec<SessionRow>,
     csrf: String,
     is_admin: bool,
+    /// The realm keeps sessions in cookies: the others exist, but only this one is known.
+    in_cookies: bool,
 }
 
 /// The CSRF token of a signed-in visitor's forms.
@@ -165,6 +167,7 @@ pub(super) async fn account_page(
         sessions,
         csrf: session_csrf(&app, &caller),
         is_admin: caller.is_admin,
+        in_cookies: caller.realm.policy.location == sessiond_core::realm::SessionLocation::Client,
     };
     Ok(render(&app, &caller.realm, &page))
 }

@@ -4,6 +4,7 @@
 mod api;
 mod authz;
 mod bad_input;
+mod client_sessions;
 mod jwt;
 mod metrics;
 mod portal;
