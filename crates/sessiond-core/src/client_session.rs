@@ -828,7 +828,7 @@ mod tests {
         let mut longer = plain.clone();
         longer.push(0);
         assert!(decode("main", &longer).is_err(), "trailing byte");
-        let mut flags = plain.clone();
+        let mut flags = plain;
         flags[FIXED_LEN - 1] |= 0x40;
         assert!(decode("main", &flags).is_err(), "unknown flag");
         // Attributes flagged but an empty object: we never write that.
