@@ -41,6 +41,8 @@ struct AdminPage {
     notice: Option<Flash>,
     csrf: String,
     lookup: Option<Lookup>,
+    /// The realm keeps sessions in cookies: none can be listed.
+    in_cookies: bool,
 }
 
 /// `GET /admin[?user=NAME]`: finds a user's live sessions in the administrator's realm.
@@ -64,8 +66,12 @@ pub(super) async fn admin_page(
         }
         None => None,
     };
-    let page =
-        AdminPage { notice: flash::take(&headers, &caller.realm, &cookies), csrf: session_csrf(&app, &caller), lookup };
+    let page = AdminPage {
+        notice: flash::take(&headers, &caller.realm, &cookies),
+        csrf: session_csrf(&app, &caller),
+        lookup,
+        in_cookies: caller.realm.policy.location == sessiond_core::realm::SessionLocation::Client,
+    };
     Ok(render(&app, &caller.realm, &page))
 }
 

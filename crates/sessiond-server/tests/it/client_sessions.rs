@@ -688,3 +688,29 @@ async fn the_portal_sends_a_dead_client_session_to_the_login_page() {
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/login"));
     assert!(deletes_the_cookie(res.headers()));
 }
+
+#[tokio::test]
+async fn the_admin_page_signs_out_every_session_of_a_user_it_cannot_list() {
+    use crate::portal::{csrf_of, get_page, location, post_form, signed_in};
+    let s = start().await;
+    let (alice, _) = login(&s, "alice", "alice-pw", false).await;
+    let mut root = signed_in(&s, "root", "root-pw").await;
+    let html = get_page(&s, &mut root, "/admin?user=alice").await;
+    assert!(html.contains("cannot be listed"), "{html}");
+    assert!(html.contains("Sign out all sessions of alice"));
+    let csrf = csrf_of(&html);
+    let res = post_form(&s, &mut root, "/admin/revoke-all", &[("csrf", &csrf), ("user", "alice")]).await;
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/admin?user=alice"));
+    assert_eq!(status(&s, &alice).await, 401);
+    assert_eq!(status(&s, root.get(COOKIE).unwrap()).await, 200, "the administrator stays signed in");
+}
+
+#[tokio::test]
+async fn session_jwts_are_no_credential_in_a_client_side_realm() {
+    let s = start().await;
+    let (value, body) = login(&s, "alice", "alice-pw", false).await;
+    let jwt = body["session_jwt"].as_str().expect("JWTs are issued as usual");
+    let res = s.post("/api/v1/sessions/authenticate", json!({"session_jwt": jwt})).await;
+    assert_eq!(error_code(res).await, (401, "unauthenticated".to_owned()));
+    assert_eq!(status(&s, &value).await, 200);
+}
