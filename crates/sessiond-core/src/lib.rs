@@ -18,6 +18,7 @@
 //! - [`regulation`]: brute-force regulation of logins.
 //! - [`journey`]: login journeys and their `auth_id` tickets.
 //! - [`jwt`]: session JWTs (EdDSA) and the signing keyring.
+//! - [`client_session`]: client-side sessions, sealed whole into the cookie.
 //!
 //! ```
 //! use sessiond_core::timeout::{Timeouts, Verdict};
@@ -34,6 +35,7 @@
 
 pub mod access;
 pub mod api_token;
+pub mod client_session;
 pub mod cookie;
 pub mod duration;
 pub mod journey;

@@ -51,6 +51,27 @@ impl CookieSettings {
     }
 }
 
+/// Where a realm's sessions live (`realms.<name>.location`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SessionLocation {
+    /// The cookie holds a random token; the session record lives in the store (default).
+    #[default]
+    Server,
+    /// The cookie holds the whole session, sealed (see [`crate::client_session`]); the store
+    /// keeps only what revokes it.
+    Client,
+}
+
+impl SessionLocation {
+    /// The word used in configuration: `server` or `client`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Client => "client",
+        }
+    }
+}
+
 /// Everything the rules need to know about one realm.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RealmPolicy {
@@ -64,4 +85,6 @@ pub struct RealmPolicy {
     pub timeouts: Timeouts,
     /// Session JWTs.
     pub jwt: JwtSettings,
+    /// Where sessions live.
+    pub location: SessionLocation,
 }

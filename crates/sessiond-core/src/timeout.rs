@@ -107,6 +107,12 @@ impl Timeouts {
         }
     }
 
+    /// The longest a session of this policy can live: the larger of `expiration` and
+    /// `remember_me`.
+    pub fn longest_lifetime(&self) -> Duration {
+        self.remember_me.map_or(self.expiration, |d| d.max(self.expiration))
+    }
+
     /// The times of a session created at `now`. `remember_me` is ignored when the feature is off.
     pub fn at_login(&self, now: Timestamp, remember_me: bool) -> SessionTimes {
         let remembered = self.is_remembered(remember_me);
@@ -206,6 +212,14 @@ mod tests {
         assert!(remembered.remember_me);
         assert_eq!(remembered.absolute_deadline, at(30 * 86_400));
         assert_eq!(t.expires_at(&remembered), at(30 * 86_400));
+    }
+
+    #[test]
+    fn the_longest_lifetime_is_expiration_or_remember_me() {
+        let t = Timeouts::default();
+        assert_eq!(t.longest_lifetime(), secs(30 * 86_400));
+        assert_eq!(Timeouts { remember_me: None, ..t }.longest_lifetime(), secs(3600));
+        assert_eq!(Timeouts { remember_me: Some(secs(60)), ..t }.longest_lifetime(), secs(3600));
     }
 
     #[test]

@@ -5,10 +5,16 @@
 //! access rules decide. Answers have an empty body, because nginx reuses its upstream connection
 //! for `auth_request` only then, and never set cookies: the proxy would hand them to the
 //! application's response. Anything that cannot be read or checked is refused, never passed.
+//!
+//! Because no cookie is set here, a client-side session (`location: client`), whose idle deadline
+//! lives in its cookie, is checked but never moved by forward auth: only requests to the portal
+//! and the session API, which answer with a new cookie, move it. Behind a proxy, an application
+//! keeps a client-side session alive by calling `POST /api/v1/sessions/authenticate` (or any
+//! portal page) with the browser's cookie now and then, or the realm turns inactivity off.
 
 use crate::api_tokens;
 use crate::error::{ApiError, ErrorDetail};
-use crate::extract::{ResponseCookies, find_token};
+use crate::extract::{ResponseCookies, find_credential};
 use crate::forwarded::{self, ForwardError, Original};
 use crate::metrics::ForwardAuthRoute;
 use crate::sessions;
@@ -113,9 +119,9 @@ async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {
         }
     }
     // A credential that cannot even be parsed is treated as no session, but may never pass.
-    let (session, malformed) = match find_token(&parts.headers, realm) {
-        Ok(Some((token, _))) => {
-            match sessions::verify(app, realm, &token, false, &ResponseCookies::default(), false).await {
+    let (session, malformed) = match find_credential(app, &parts.headers, realm) {
+        Ok(Some((credential, _))) => {
+            match sessions::verify(app, realm, &credential, false, &ResponseCookies::default(), false).await {
                 Ok(session) => (Some(session), false),
                 Err(ApiError::Unauthenticated(_)) => (None, false),
                 Err(error) => return failed(error),
@@ -388,6 +394,7 @@ mod tests {
             },
             timeouts: sessiond_core::timeout::Timeouts::default(),
             jwt: Default::default(),
+            location: Default::default(),
         };
         Realm::new(policy, "sd_test")
     }

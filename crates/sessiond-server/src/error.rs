@@ -31,6 +31,12 @@ pub enum ApiError {
     /// The request cannot be carried out in the present state (a setting fixed by configuration).
     #[error("{0}")]
     Conflict(String),
+    /// A client-side session too large for its cookie (`location: client`); never truncated.
+    #[error(
+        "the session does not fit in a cookie: it would take {0} bytes, at most 4096 are allowed; \
+         use fewer groups or attributes, or keep this realm's sessions on the server"
+    )]
+    SessionTooLarge(usize),
     /// Too many failed logins: the user or the address is refused for a while.
     #[error("too many failed attempts; try again later")]
     TooManyAttempts,
@@ -56,6 +62,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
+            Self::SessionTooLarge(_) => "session_too_large",
             Self::TooManyAttempts => "too_many_attempts",
             Self::PayloadTooLarge => "payload_too_large",
             Self::StoreUnavailable(_) => "store_unavailable",
@@ -71,6 +78,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::SessionTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -2,7 +2,7 @@
 //! session.
 
 use crate::error::ApiError;
-use crate::sessions;
+use crate::sessions::{self, Credential};
 use crate::state::{App, Realm};
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -11,6 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use sessiond_core::client_session::SealedSession;
+use sessiond_core::realm::SessionLocation;
 use sessiond_core::session::SessionRecord;
 use sessiond_core::token::SessionToken;
 use std::net::SocketAddr;
@@ -142,24 +144,57 @@ pub enum TokenSource {
 /// # Errors
 /// `unauthenticated` for an unusable credential.
 pub fn find_token(headers: &HeaderMap, realm: &Realm) -> Result<Option<(SessionToken, TokenSource)>, ApiError> {
+    let parse =
+        |text: &str| SessionToken::parse(text).map_err(|_| ApiError::Unauthenticated("malformed session token"));
+    find_in(headers, realm, |text| SessionToken::parse(text).ok(), parse)
+}
+
+/// Finds the caller's credential the way [`find_token`] finds tokens, for the realm's kind of
+/// session: a token in a server-side realm, the sealed session in a client-side one (a bearer
+/// counts as ours only when it names one of our cookie keys; see
+/// `ClientSessionCodec::is_ours`).
+///
+/// # Errors
+/// `unauthenticated` for an unusable credential.
+pub fn find_credential(
+    app: &App,
+    headers: &HeaderMap,
+    realm: &Realm,
+) -> Result<Option<(Credential, TokenSource)>, ApiError> {
+    match realm.policy.location {
+        SessionLocation::Server => {
+            Ok(find_token(headers, realm)?.map(|(token, source)| (Credential::Token(token), source)))
+        }
+        SessionLocation::Client => {
+            let bearer = |text: &str| {
+                SealedSession::parse(text).ok().filter(|_| app.client_sessions.is_ours(text)).map(Credential::Sealed)
+            };
+            find_in(headers, realm, bearer, |text| Credential::parse(realm, text))
+        }
+    }
+}
+
+/// The search of [`find_token`]: `bearer` says whether an `Authorization: Bearer` value is ours,
+/// `parse` reads the header and the cookie, which are ours whatever they hold.
+fn find_in<T>(
+    headers: &HeaderMap,
+    realm: &Realm,
+    bearer: impl Fn(&str) -> Option<T>,
+    parse: impl Fn(&str) -> Result<T, ApiError>,
+) -> Result<Option<(T, TokenSource)>, ApiError> {
     if crate::api_tokens::presented(headers)?.is_some() {
         return Err(ApiError::Unauthenticated("an API token is not a session token"));
     }
-    let parse = |text: &str, source| {
-        SessionToken::parse(text.trim())
-            .map(|t| Some((t, source)))
-            .map_err(|_| ApiError::Unauthenticated("malformed session token"))
-    };
     let mut auth = headers.get_all(header::AUTHORIZATION).iter();
     if let (Some(value), None) = (auth.next(), auth.next()) {
-        let bearer = value
+        let ours = value
             .to_str()
             .ok()
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .and_then(|(_, token)| SessionToken::parse(token.trim()).ok());
-        if let Some(token) = bearer {
-            return Ok(Some((token, TokenSource::Bearer)));
+            .and_then(|(_, token)| bearer(token.trim()));
+        if let Some(credential) = ours {
+            return Ok(Some((credential, TokenSource::Bearer)));
         }
     }
     if let Some(name) = &realm.token_header {
@@ -169,14 +204,14 @@ pub fn find_token(headers: &HeaderMap, realm: &Realm) -> Result<Option<(SessionT
                 return Err(ApiError::Unauthenticated("session token header given more than once"));
             }
             let value = value.to_str().map_err(|_| ApiError::Unauthenticated("malformed session token"))?;
-            return parse(value, TokenSource::Header);
+            return parse(value.trim()).map(|c| Some((c, TokenSource::Header)));
         }
     }
     match sessiond_core::cookie::find_cookie(
         headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes),
         &realm.cookie.name,
     ) {
-        Ok(Some(value)) => parse(value, TokenSource::Cookie),
+        Ok(Some(value)) => parse(value.trim()).map(|c| Some((c, TokenSource::Cookie))),
         Ok(None) => Ok(None),
         Err(_) => Err(ApiError::Unauthenticated("malformed session cookie")),
     }
@@ -280,9 +315,9 @@ where
             return Err(refusal.into_response());
         }
         let cookies = parts.extensions.get::<ResponseCookies>().cloned().unwrap_or_default();
-        let result = match find_token(&parts.headers, &ctx.realm) {
-            Ok(Some((token, source))) => {
-                sessions::verify(&app, &ctx.realm, &token, false, &cookies, source == TokenSource::Cookie)
+        let result = match find_credential(&app, &parts.headers, &ctx.realm) {
+            Ok(Some((credential, source))) => {
+                sessions::verify(&app, &ctx.realm, &credential, false, &cookies, source == TokenSource::Cookie)
                     .await
                     .map(|session| (session, source))
             }

@@ -16,6 +16,7 @@ pub mod login;
 pub mod metrics;
 pub mod realms;
 pub mod regulation;
+pub mod revocation;
 pub mod sessions;
 pub mod state;
 pub mod users;
@@ -92,6 +93,7 @@ pub async fn background(app: App, every: Duration, shutdown: impl std::future::F
             _ = tick.tick() => {}
         }
         sweep(&app).await;
+        sweep_entries(&app).await;
         reload_users(&app).await;
         app.signing.refresh(&app).await;
         realms::follow(&app).await;
@@ -121,6 +123,21 @@ async fn sweep(app: &App) {
     }
 }
 
+/// Deletes entries past their expiry (revocations of client-side sessions past their deadline,
+/// among others), a batch at a time.
+async fn sweep_entries(app: &App) {
+    loop {
+        match app.store.sweep_entries(app.clock.now(), SWEEP_BATCH).await {
+            Ok(n) if n == SWEEP_BATCH => continue,
+            Ok(_) => break,
+            Err(e) => {
+                warn!(error = %e, "sweeping expired entries failed");
+                break;
+            }
+        }
+    }
+}
+
 async fn reload_users(app: &App) {
     let users = app.users.clone();
     let changed = tokio::task::spawn_blocking(move || users.reload_if_changed()).await;
@@ -134,9 +151,10 @@ async fn reload_users(app: &App) {
     };
     for user in gone {
         for realm in app.realms().iter() {
-            let ending = app.store.delete_user_sessions(realm.name(), &user, None);
-            match app.metrics.store(StoreOp::DeleteUserSessions, ending).await {
-                Ok(ended) if !ended.is_empty() => {
+            let client_side = realm.policy.location == sessiond_core::realm::SessionLocation::Client;
+            match sessions::end_user_sessions(app, realm, &user, None, None).await {
+                // A client-side realm cannot count the sessions it refuses from now on.
+                Ok(ended) if !ended.is_empty() || client_side => {
                     app.metrics.sessions_ended(EndKind::UserDisabled, ended.len());
                     info!(user = %user, realm = %realm.name(), count = ended.len(), "sessions ended: user disabled or removed");
                     let detail = AuditEvent {

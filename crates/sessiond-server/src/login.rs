@@ -3,16 +3,14 @@
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
-use crate::extract::{RequestContext, ResponseCookies, find_token};
-use crate::metrics::{EndKind, LoginProvider, LoginResult, StoreOp};
+use crate::extract::{RequestContext, ResponseCookies, find_credential};
+use crate::metrics::{EndKind, LoginProvider, LoginResult};
 use crate::regulation::Banned;
-use crate::sessions::{self, NewSession};
+use crate::sessions::{self, Credential, NewSession};
 use crate::state::App;
 use crate::users::PasswordCheck;
 use axum::http::HeaderMap;
 use sessiond_core::session::{SessionRecord, amr};
-use sessiond_core::token::SessionToken;
-use sessiond_store::Store;
 use std::collections::BTreeMap;
 use tracing::{info, warn};
 
@@ -44,8 +42,8 @@ fn attempt<'a>(ctx: &'a RequestContext, user: &'a str) -> AuditEvent<'a> {
 }
 
 /// Checks `credentials` and, when they are right, creates a session with a fresh token (its cookie
-/// queued in `cookies`). A session token presented with the request is ended first, so a planted
-/// token can never become a signed-in session.
+/// queued in `cookies`). A session presented with the request is ended first, so a planted
+/// session can never become a signed-in one.
 ///
 /// # Errors
 /// `too_many_attempts` while a ban is in force (the password is not even checked),
@@ -56,7 +54,7 @@ pub async fn password_login(
     headers: &HeaderMap,
     cookies: &ResponseCookies,
     credentials: Credentials,
-) -> Result<(SessionToken, SessionRecord), ApiError> {
+) -> Result<(Credential, SessionRecord), ApiError> {
     let realm = &ctx.realm;
     let now = app.clock.now();
     if let Err(banned) = app.regulator.check(&credentials.username, ctx.ip.as_deref(), now) {
@@ -103,10 +101,8 @@ pub async fn password_login(
     app.regulator.succeeded(&user.name);
 
     // No fixation: whatever session the client came with ends here.
-    if let Ok(Some((presented, _))) = find_token(headers, realm) {
-        if let Some(old) =
-            app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&presented.hash())).await?
-        {
+    if let Ok(Some((presented, _))) = find_credential(app, headers, realm) {
+        if let Some(old) = sessions::end_presented(app, realm, &presented).await? {
             app.metrics.sessions_ended(EndKind::Logout, 1);
             info!(session_id = %old.id, "session replaced by a new login");
             app.audit(AuditKind::Logout, &AuditEvent { reason: Some("new_login"), ..AuditEvent::of_session(&old) });

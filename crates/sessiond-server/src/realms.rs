@@ -7,8 +7,10 @@
 //! the new name, and a session that quietly outlived a rename would surprise whoever renamed.
 
 use crate::audit::{AuditEvent, AuditKind};
+use crate::revocation;
 use crate::state::{App, CookieNameOutcome, Realm};
 use sessiond_core::cookie::{default_cookie_name, validate_cookie_name};
+use sessiond_core::time::Timestamp;
 use sessiond_store::{RealmState, Store, StoreError};
 use tracing::{info, warn};
 
@@ -32,6 +34,7 @@ pub async fn change_cookie_name(
     store: &impl Store,
     realm: &str,
     change: &CookieNameChange,
+    now: Timestamp,
 ) -> Result<CookieNameOutcome, StoreError> {
     let stored = store.realm_state(realm).await?;
     let mut state = stored.clone().unwrap_or_else(|| {
@@ -47,6 +50,9 @@ pub async fn change_cookie_name(
     if stored.as_ref() != Some(&state) {
         if stored.as_ref().is_some_and(|s| s.cookie_name != state.cookie_name) {
             sessions_ended = Some(store.delete_realm_sessions(realm).await?);
+            // Client-side sessions are not in the store: a cut keeps their cookies refused
+            // even if the name later comes back to the one they were sealed for.
+            revocation::cut_realm_sessions(store, realm, now).await?;
         }
         store.put_realm_state(realm, &state).await?;
     }

@@ -1,4 +1,11 @@
-//! Using sessions: verifying a presented token, creating a session after login, and the JSON view.
+//! Using sessions: verifying a presented credential, creating a session after login, ending
+//! sessions wherever they live, and the JSON view.
+//!
+//! A realm keeps its sessions on the server (`location: server`: the cookie holds a random
+//! token, the record lives in the store) or in the cookie (`location: client`: the cookie holds
+//! the whole session, sealed; the store keeps only revocations, see [`crate::revocation`]).
+//! Handlers do not care which: they verify with [`verify`], create with [`create`] and end
+//! sessions with [`end`] and [`end_user_sessions`], which handle both.
 //!
 //! The rules (deadlines, throttling) are in `sessiond_core::timeout`; this module sequences them
 //! with the store and the cookies.
@@ -7,9 +14,12 @@ use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::ResponseCookies;
 use crate::metrics::{EndKind, StoreOp};
+use crate::revocation;
 use crate::state::{App, Realm};
 use crate::users::User;
 use serde::Serialize;
+use sessiond_core::client_session::{ClientSession, ClientSessionError, SealedSession, binding_hash};
+use sessiond_core::realm::SessionLocation;
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::timeout::{DeathReason, Verdict};
@@ -17,12 +27,57 @@ use sessiond_core::token::{SessionId, SessionToken};
 use sessiond_store::Store;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
-/// Checks `token` against the store and the realm's timeouts, and records the activity when due.
-/// A dead session is deleted on the spot. `force_touch` writes `last_seen` even inside the
-/// throttle interval. When the idle deadline moved and the token came in a cookie, a refreshed
-/// cookie is queued.
+/// What a client presents as a session: a server-side session's token, or a client-side
+/// session's sealed cookie value. Its `Debug` never shows the value.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// A session token (`location: server`).
+    Token(SessionToken),
+    /// A sealed session (`location: client`).
+    Sealed(SealedSession),
+}
+
+impl Credential {
+    /// Reads `text` as a credential of `realm`'s kind.
+    ///
+    /// # Errors
+    /// `unauthenticated` when it cannot be one.
+    pub fn parse(realm: &Realm, text: &str) -> Result<Self, ApiError> {
+        match realm.policy.location {
+            SessionLocation::Server => SessionToken::parse(text)
+                .map(Self::Token)
+                .map_err(|_| ApiError::Unauthenticated("malformed session token")),
+            SessionLocation::Client => SealedSession::parse(text)
+                .map(Self::Sealed)
+                .map_err(|_| ApiError::Unauthenticated("malformed session cookie")),
+        }
+    }
+
+    /// The credential as sent to the client: only ever written into a cookie or a response body.
+    pub fn expose(&self) -> String {
+        match self {
+            Self::Token(token) => token.expose(),
+            Self::Sealed(sealed) => sealed.as_str().to_owned(),
+        }
+    }
+}
+
+/// Whether `session` is a client-side one (its token hash is the stand-in of its id).
+pub fn is_client_side(session: &SessionRecord) -> bool {
+    session.token_hash == binding_hash(&session.id)
+}
+
+/// Checks `credential` against the realm's sessions and timeouts, and records the activity when
+/// due. `force_touch` moves `last_seen` even inside the throttle interval. When the idle deadline
+/// moved and the credential came in a cookie, a refreshed cookie is queued in `cookies`; pass
+/// `from_cookie: false` where the response cannot set cookies (forward auth).
+///
+/// A dead server-side session is deleted on the spot. A client-side session is opened from its
+/// cookie, checked against the revocations in the store, and sealed again into a new cookie
+/// when its idle deadline moves (or when it was sealed under `secret_previous`): that cookie is
+/// the only record of the move, so where no cookie can be set the deadline stays where it was.
 ///
 /// # Errors
 /// `unauthenticated` for unknown, foreign-realm, expired or revoked sessions; `store_unavailable`
@@ -30,12 +85,20 @@ use tracing::{debug, info};
 pub async fn verify(
     app: &App,
     realm: &Realm,
-    token: &SessionToken,
+    credential: &Credential,
     force_touch: bool,
     cookies: &ResponseCookies,
     from_cookie: bool,
 ) -> Result<Arc<SessionRecord>, ApiError> {
-    verify_hash(app, realm, &token.hash(), force_touch, from_cookie.then_some((token, cookies))).await
+    match (credential, realm.policy.location) {
+        (Credential::Token(token), SessionLocation::Server) => {
+            verify_hash(app, realm, &token.hash(), force_touch, from_cookie.then_some((token, cookies))).await
+        }
+        (Credential::Sealed(sealed), SessionLocation::Client) => {
+            verify_client(app, realm, sealed, force_touch, from_cookie.then_some(cookies)).await
+        }
+        _ => Err(ApiError::Unauthenticated("unknown or ended session")),
+    }
 }
 
 /// Checks a session JWT: its signature and time window, then that its session is still live
@@ -51,6 +114,9 @@ pub async fn verify_jwt(
     jwt: &str,
     force_touch: bool,
 ) -> Result<Arc<SessionRecord>, ApiError> {
+    if realm.policy.location == SessionLocation::Client {
+        return Err(ApiError::Unauthenticated("this realm keeps sessions in cookies; present the session cookie"));
+    }
     let claims = crate::jwt::check(app, realm, jwt).await?;
     let id = SessionId::parse(&claims.sid).map_err(|_| ApiError::Unauthenticated("invalid session JWT"))?;
     let session = app
@@ -127,6 +193,74 @@ async fn verify_hash(
     }
 }
 
+/// [`verify`] for a client-side session; `refresh` is where to queue its next cookie, when it
+/// came in one.
+async fn verify_client(
+    app: &App,
+    realm: &Realm,
+    sealed: &SealedSession,
+    force_touch: bool,
+    refresh: Option<&ResponseCookies>,
+) -> Result<Arc<SessionRecord>, ApiError> {
+    let now = app.clock.now();
+    let opened = app.client_sessions.open_detailed(realm.name(), &realm.cookie.name, sealed.as_str()).map_err(|e| {
+        debug!(realm = %realm.name(), reason = %e, "client session cookie refused");
+        ApiError::Unauthenticated("unknown or ended session")
+    })?;
+    let session = opened.session;
+    if revocation::is_revoked(&app.store, &session, now).await? {
+        debug!(session_id = %session.id, "client session refused: revoked");
+        return Err(ApiError::Unauthenticated("unknown or ended session"));
+    }
+    let timeouts = realm.policy.timeouts;
+    let record = session.clone().into_record(timeouts.expires_at(&session.times()));
+    if !user_still_active(app, &record) {
+        // Recorded, so that the session stays ended if the user comes back.
+        revocation::cut_user_sessions(&app.store, realm.name(), &record.user, None, now).await?;
+        app.metrics.sessions_ended(EndKind::UserDisabled, 1);
+        info!(session_id = %record.id, user = %record.user, "session ended: user disabled or removed");
+        app.audit(AuditKind::UserDisabled, &AuditEvent::of_session(&record));
+        return Err(ApiError::Unauthenticated("unknown or ended session"));
+    }
+    match timeouts.verdict(&session.times(), now) {
+        Verdict::Dead(reason) => {
+            let why = match reason {
+                DeathReason::Expired => "expired",
+                DeathReason::Idle => "idle",
+            };
+            // Counted and audited where the answer deletes the cookie, so once per browser
+            // rather than once per request that still carries the dead cookie.
+            if refresh.is_some() {
+                app.metrics.sessions_ended(EndKind::Expired, 1);
+                info!(session_id = %record.id, user = %record.user, reason = why, "session ended");
+                app.audit(AuditKind::Expired, &AuditEvent { reason: Some(why), ..AuditEvent::of_session(&record) });
+            }
+            Err(ApiError::Unauthenticated("session expired"))
+        }
+        Verdict::Alive(alive) => {
+            let touch = alive.touch || (force_touch && now > session.last_seen_at);
+            let Some(cookies) = refresh.filter(|_| touch || opened.under_previous_key) else {
+                return Ok(Arc::new(record));
+            };
+            let moved = ClientSession { last_seen_at: if touch { now } else { session.last_seen_at }, ..session };
+            let expires_at = timeouts.expires_at(&moved.times());
+            match app.client_sessions.seal(&moved, &realm.cookie, Some(now.until(expires_at))) {
+                Ok(next) => {
+                    cookies.push(&next.set_cookie);
+                    debug!(session_id = %moved.id, "client session cookie reissued");
+                    Ok(Arc::new(moved.into_record(expires_at)))
+                }
+                Err(e) => {
+                    // Only a change of configuration (a longer inactivity, a domain) can make a
+                    // cookie that fitted at login outgrow the limit; the old one stays valid.
+                    warn!(session_id = %record.id, error = %e, "client session cookie not reissued");
+                    Ok(Arc::new(record))
+                }
+            }
+        }
+    }
+}
+
 fn user_still_active(app: &App, session: &SessionRecord) -> bool {
     // Sessions of users from the users file end when the user is disabled or removed. Sessions
     // created through the admin API for users known elsewhere carry no password method.
@@ -160,23 +294,29 @@ pub struct NewSession<'a> {
     pub attributes: BTreeMap<String, serde_json::Value>,
 }
 
-/// Creates a session with a fresh token and queues its cookie.
+/// Creates a session with a fresh credential and queues its cookie: a token and a stored record
+/// in a server-side realm, the sealed session in a client-side one (nothing is stored).
 ///
 /// # Errors
-/// `store_unavailable` when it cannot be stored.
+/// `store_unavailable` when it cannot be stored; `session_too_large` when a client-side session
+/// does not fit in its cookie.
 pub async fn create(
     app: &App,
     realm: &Realm,
     new: NewSession<'_>,
     now: Timestamp,
     cookies: &ResponseCookies,
-) -> Result<(SessionToken, SessionRecord), ApiError> {
+) -> Result<(Credential, SessionRecord), ApiError> {
     let timeouts = realm.policy.timeouts;
     let times = timeouts.at_login(now, new.remember_me);
-    let token = SessionToken::generate();
+    let id = SessionId::generate();
+    let token = match realm.policy.location {
+        SessionLocation::Server => Some(SessionToken::generate()),
+        SessionLocation::Client => None,
+    };
     let record = SessionRecord {
-        id: SessionId::generate(),
-        token_hash: token.hash(),
+        token_hash: token.as_ref().map_or_else(|| binding_hash(&id), SessionToken::hash),
+        id,
         realm: realm.name().to_owned(),
         user: new.user.name.clone(),
         display_name: new.user.display_name.clone(),
@@ -192,10 +332,122 @@ pub async fn create(
         user_agent: new.user_agent,
         attributes: new.attributes,
     };
-    app.metrics.store(StoreOp::CreateSession, app.store.create_session(&record)).await?;
-    cookies.push(&realm.cookie.set_cookie(&token.expose(), Some(now.until(record.expires_at))));
+    let max_age = Some(now.until(record.expires_at));
+    let credential = match token {
+        Some(token) => {
+            app.metrics.store(StoreOp::CreateSession, app.store.create_session(&record)).await?;
+            cookies.push(&realm.cookie.set_cookie(&token.expose(), max_age));
+            Credential::Token(token)
+        }
+        None => {
+            let sealed = app.client_sessions.seal(&ClientSession::from_record(&record), &realm.cookie, max_age).map_err(
+                |e| match e {
+                    ClientSessionError::TooLarge { len, .. } => {
+                        info!(user = %record.user, realm = %record.realm, bytes = len, "session refused: too large for a cookie");
+                        ApiError::SessionTooLarge(len)
+                    }
+                    other => ApiError::internal(other),
+                },
+            )?;
+            cookies.push(&sealed.set_cookie);
+            Credential::Sealed(sealed.value)
+        }
+    };
     info!(session_id = %record.id, user = %record.user, realm = %record.realm, remember_me = record.remember_me, "session created");
-    Ok((token, record))
+    Ok((credential, record))
+}
+
+/// Ends `session` wherever it lives: deletes a server-side one, revokes a client-side one (until
+/// its absolute deadline). `true` when it was live (a client-side session always counts).
+///
+/// # Errors
+/// `store_unavailable`; nothing was ended then.
+pub async fn end(app: &App, session: &SessionRecord) -> Result<bool, ApiError> {
+    if is_client_side(session) {
+        let now = app.clock.now();
+        revocation::revoke_session(&app.store, &session.realm, &session.id, session.absolute_deadline, now).await?;
+        return Ok(true);
+    }
+    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&session.token_hash)).await?;
+    Ok(ended.is_some())
+}
+
+/// Ends the session a client presented (a new login over it, so that a planted session can never
+/// become a signed-in one); returns it when it was one.
+///
+/// # Errors
+/// `store_unavailable`.
+pub async fn end_presented(
+    app: &App,
+    realm: &Realm,
+    credential: &Credential,
+) -> Result<Option<SessionRecord>, ApiError> {
+    match credential {
+        Credential::Token(token) => {
+            Ok(app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&token.hash())).await?)
+        }
+        Credential::Sealed(sealed) => {
+            let Ok(session) = app.client_sessions.open(realm.name(), &realm.cookie.name, sealed.as_str()) else {
+                return Ok(None);
+            };
+            let record = session.into_record(app.clock.now());
+            end(app, &record).await?;
+            Ok(Some(record))
+        }
+    }
+}
+
+/// Ends every session of `user` in `realm` but `except` ("sign out everywhere (else)", an
+/// administrator's revoke, a user disabled), wherever they live. Returns the sessions known to
+/// have ended: every server-side one; of client-side ones, which the server does not list, only
+/// `current` (the caller's session) when it was among them.
+///
+/// # Errors
+/// `store_unavailable`; nothing was ended then.
+pub async fn end_user_sessions(
+    app: &App,
+    realm: &Realm,
+    user: &str,
+    except: Option<&SessionRecord>,
+    current: Option<&SessionRecord>,
+) -> Result<Vec<SessionRecord>, ApiError> {
+    let ending = app.store.delete_user_sessions(realm.name(), user, except.map(|s| &s.token_hash));
+    let mut ended = app.metrics.store(StoreOp::DeleteUserSessions, ending).await?;
+    if realm.policy.location == SessionLocation::Client {
+        let now = app.clock.now();
+        revocation::cut_user_sessions(&app.store, realm.name(), user, except.map(|s| &s.id), now).await?;
+        let spared = |s: &SessionRecord| except.is_some_and(|e| e.id == s.id);
+        if let Some(current) =
+            current.filter(|c| is_client_side(c) && c.realm == realm.name() && c.user == user && !spared(c))
+        {
+            ended.push(current.clone());
+        }
+    }
+    Ok(ended)
+}
+
+/// Refuses the client-side session `id` of `realm` without knowing it (an administrator's revoke
+/// by id): until the longest a session of the realm can live.
+///
+/// # Errors
+/// `store_unavailable`.
+pub async fn revoke_client_id(app: &App, realm: &Realm, id: &SessionId) -> Result<(), ApiError> {
+    let now = app.clock.now();
+    let until = now + realm.policy.timeouts.longest_lifetime();
+    revocation::revoke_session(&app.store, realm.name(), id, until, now).await?;
+    Ok(())
+}
+
+/// The session with public id `id` as the caller may address it: from the store, or the
+/// caller's own client-side session (the server keeps no other record of it).
+///
+/// # Errors
+/// `store_unavailable`.
+pub async fn by_id(app: &App, id: &SessionId, caller: &SessionRecord) -> Result<Option<SessionRecord>, ApiError> {
+    if caller.id == *id && is_client_side(caller) {
+        return Ok(Some(caller.clone()));
+    }
+    Ok(app.metrics.store(StoreOp::SessionById, app.store.session_by_id(id)).await?)
 }
 
 /// A session as shown in JSON (DESIGN.md's `Session`). Never contains the token.

@@ -6,6 +6,7 @@ use sessiond_core::cookie::CookieSpec;
 use sessiond_core::journey::JourneyTickets;
 use sessiond_core::realm::RealmPolicy;
 use sessiond_core::redirect::RedirectPolicy;
+use sessiond_core::time::Timestamp;
 use sessiond_store::{AnyStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +98,8 @@ pub struct AppInner {
     pub metrics: crate::metrics::Metrics,
     /// The realms' JWT signing keys.
     pub signing: crate::jwt::Signing,
+    /// Seals and opens the cookies of client-side sessions.
+    pub client_sessions: sessiond_core::client_session::ClientSessionCodec,
 }
 
 impl std::ops::Deref for App {
@@ -125,12 +128,16 @@ pub struct CookieNameOutcome {
 ///
 /// # Errors
 /// [`StoreError`] when the realm state cannot be read or written.
-pub async fn resolve_cookie_name(store: &AnyStore, policy: &RealmPolicy) -> Result<CookieNameOutcome, StoreError> {
+pub async fn resolve_cookie_name(
+    store: &AnyStore,
+    policy: &RealmPolicy,
+    now: Timestamp,
+) -> Result<CookieNameOutcome, StoreError> {
     let change = match &policy.cookie.name {
         Some(configured) => crate::realms::CookieNameChange::Set(configured.clone()),
         None => crate::realms::CookieNameChange::Keep,
     };
-    crate::realms::change_cookie_name(store, &policy.name, &change).await
+    crate::realms::change_cookie_name(store, &policy.name, &change, now).await
 }
 
 impl App {
@@ -162,6 +169,7 @@ impl App {
             access: arc_swap::ArcSwap::from_pointee(sessiond_core::access::AccessControl::default()),
             metrics: crate::metrics::Metrics::default(),
             signing: crate::jwt::Signing::new(secret, previous_secret),
+            client_sessions: sessiond_core::client_session::ClientSessionCodec::new(secret, previous_secret),
         }))
     }
 

@@ -187,9 +187,10 @@ pub(crate) struct RealmCookieName {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum SessionsCommand {
-    /// List live sessions.
+    /// List live sessions (realms with `location: client` keep no records to list).
     List(SessionsList),
-    /// End one session by id, or every session of a user.
+    /// End one session by id, or every session of a user. In realms with `location: client`
+    /// the sessions are refused from now on rather than deleted.
     Revoke(SessionsRevoke),
 }
 

@@ -38,6 +38,7 @@ use crate::config::Config;
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::Value;
+use sessiond_core::realm::RealmPolicy;
 use sessiond_server::clock::{Clock, SystemClock};
 use sessiond_server::jwt::Signing;
 use sessiond_store::{AnyStore, Store};
@@ -91,9 +92,10 @@ pub(crate) async fn listen(
     path: PathBuf,
     store: AnyStore,
     signing: Arc<Signing>,
+    realms: Vec<RealmPolicy>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<()>> {
-    listen_with(path, store, Some(signing), SystemClock, IDLE_TIMEOUT, shutdown).await
+    listen_with(path, store, Some(signing), SystemClock, realms, IDLE_TIMEOUT, shutdown).await
 }
 
 async fn listen_with<S: Store, C: Clock>(
@@ -101,6 +103,7 @@ async fn listen_with<S: Store, C: Clock>(
     store: S,
     signing: Option<Arc<Signing>>,
     clock: C,
+    realms: Vec<RealmPolicy>,
     idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<()>> {
@@ -120,7 +123,7 @@ async fn listen_with<S: Store, C: Clock>(
         }
     };
     info!(path = %path.display(), "control socket listening");
-    Ok(tokio::spawn(serve(listener, path, owner, store, signing, clock, idle_timeout, shutdown)))
+    Ok(tokio::spawn(serve(listener, path, owner, store, signing, clock, realms.into(), idle_timeout, shutdown)))
 }
 
 /// Removes a socket file that no server answers on; refuses to touch anything else.
@@ -180,6 +183,7 @@ async fn serve<S: Store, C: Clock>(
     store: S,
     signing: Option<Arc<Signing>>,
     clock: C,
+    realms: Arc<[RealmPolicy]>,
     idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
@@ -192,9 +196,10 @@ async fn serve<S: Store, C: Clock>(
             accepted = listener.accept(), if connections.len() < MAX_CONNECTIONS => match accepted {
                 Ok((stream, _)) => {
                     if peer_allowed(&stream, owner) {
-                        let (store, clock, signing) = (store.clone(), clock.clone(), signing.clone());
+                        let (store, clock, signing, realms) =
+                            (store.clone(), clock.clone(), signing.clone(), realms.clone());
                         connections.spawn(async move {
-                            connection(stream, &store, signing.as_deref(), &*clock, idle_timeout).await;
+                            connection(stream, &store, signing.as_deref(), &*clock, &realms, idle_timeout).await;
                         });
                     } else {
                         warn!("control socket: refused a client running as another user");
@@ -233,6 +238,7 @@ async fn connection<S: Store, C: Clock + ?Sized>(
     store: &S,
     signing: Option<&Signing>,
     clock: &C,
+    realms: &[RealmPolicy],
     idle_timeout: Duration,
 ) {
     let (mut read, mut write) = stream.into_split();
@@ -246,9 +252,9 @@ async fn connection<S: Store, C: Clock + ?Sized>(
             Err(e) => Err(Failure::from(e)),
             Ok(op) => {
                 let name = op.name();
-                let result = execute(store, signing, op, clock.now()).await;
+                let result = execute(store, signing, op, clock.now(), realms).await;
                 match &result {
-                    Ok(Reply::Revoked { revoked }) => info!(op = name, revoked, "control request"),
+                    Ok(Reply::Revoked { revoked, .. }) => info!(op = name, revoked, "control request"),
                     Ok(Reply::Sessions { sessions }) => debug!(op = name, sessions = sessions.len(), "control request"),
                     Ok(Reply::Rotated { realm, current_kid, .. }) => {
                         info!(op = name, %realm, kid = %current_kid, "control request")
@@ -610,7 +616,7 @@ mod tests {
 
     #[test]
     fn responses_round_trip() {
-        let ok = Ok(Reply::Revoked { revoked: 2 });
+        let ok = Ok(Reply::Revoked { revoked: 2, client_realms: vec![] });
         assert_eq!(encode_response(&ok), r#"{"ok":true,"revoked":2}"#);
         assert_eq!(decode_response(encode_response(&ok).as_bytes()).unwrap(), ok);
 
@@ -655,9 +661,10 @@ mod tests {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task = listen_with(path.clone(), AnyStore::Memory(store), None, ManualClock::new(NOW), idle, shutdown)
-            .await
-            .unwrap();
+        let task =
+            listen_with(path.clone(), AnyStore::Memory(store), None, ManualClock::new(NOW), vec![], idle, shutdown)
+                .await
+                .unwrap();
         Running { _dir: dir, path, stop, task }
     }
 
@@ -784,7 +791,7 @@ mod tests {
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         assert!(path.exists(), "the dead listener left its file");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), async move {
+        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), vec![], async move {
             let _ = stopped.await;
         })
         .await
@@ -802,6 +809,7 @@ mod tests {
             running.path.clone(),
             AnyStore::Memory(MemoryStore::default()),
             test_signing(),
+            vec![],
             std::future::pending(),
         )
         .await
@@ -818,10 +826,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(SOCKET_FILE);
         std::fs::write(&path, "keep me").unwrap();
-        let err =
-            listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), std::future::pending())
-                .await
-                .unwrap_err();
+        let err = listen(
+            path.clone(),
+            AnyStore::Memory(MemoryStore::default()),
+            test_signing(),
+            vec![],
+            std::future::pending(),
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("is not a socket"), "{err:#}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
     }
@@ -834,7 +847,7 @@ mod tests {
         let path = deep.join(SOCKET_FILE);
         assert!(path.as_os_str().len() > 108);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), async move {
+        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), vec![], async move {
             let _ = stopped.await;
         })
         .await

@@ -19,7 +19,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use rand::RngCore as _;
 use sessiond_server::audit::{AuditEvent, AuditKind, AuditLog};
-use sessiond_server::clock::SystemClock;
+use sessiond_server::clock::{Clock as _, SystemClock};
 use sessiond_server::error::ApiError;
 use sessiond_server::users::{UserEntry, Users, UsersFile, hash_password};
 use sessiond_server::{App, Realm, ServerSettings};
@@ -109,9 +109,15 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         secret.expose(),
         config.secret_previous.as_ref().map(Secret::expose),
     ));
-    let control = control::listen(control::socket_path(&config), store.clone(), signing, stopped(stop_rx.clone()))
-        .await
-        .context("opening the control socket")?;
+    let control = control::listen(
+        control::socket_path(&config),
+        store.clone(),
+        signing,
+        config.realms.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .await
+    .context("opening the control socket")?;
     // Bound before the banner, so a bad or busy address stops the start with its reason.
     let metrics_listener = match config.server.metrics_listen {
         Some(addr) => Some(
@@ -243,7 +249,7 @@ async fn resolve_realms(store: &AnyStore, config: &Config, local: SocketAddr) ->
     let mut realms = Vec::with_capacity(config.realms.len());
     let mut renamed = Vec::new();
     for policy in &config.realms {
-        let outcome = sessiond_server::state::resolve_cookie_name(store, policy)
+        let outcome = sessiond_server::state::resolve_cookie_name(store, policy, SystemClock.now())
             .await
             .map_err(|error| RealmFailure { realm: policy.name.clone(), error })?;
         if let Some(ended) = outcome.sessions_ended {

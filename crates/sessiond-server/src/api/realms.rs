@@ -66,7 +66,7 @@ async fn change(
         CookieNameRefused::Configured(_) => ApiError::Conflict(refused.to_string()),
         _ => ApiError::BadRequest(refused.to_string()),
     })?;
-    let outcome = realms::change_cookie_name(&app.store, realm.name(), &change).await?;
+    let outcome = realms::change_cookie_name(&app.store, realm.name(), &change, app.clock.now()).await?;
     realms::adopt(app, &realm, &outcome, Some(&caller.session.user));
     Ok(Json(CookieNameResponse {
         realm: outcome.realm,

@@ -4,17 +4,17 @@ use super::openapi::ErrorBody;
 use crate::api_tokens::Principal;
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
-use crate::extract::{Caller, JsonBody, RequestContext, ResponseCookies, TokenSource, find_token};
+use crate::extract::{Caller, JsonBody, RequestContext, ResponseCookies, TokenSource, find_credential};
 use crate::metrics::{EndKind, StoreOp};
-use crate::sessions::{self, NewSession, SessionView, UserView};
+use crate::sessions::{self, Credential, NewSession, SessionView, UserView};
 use crate::state::App;
 use crate::users::User;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use sessiond_core::realm::HttpOnlyMode;
-use sessiond_core::token::{SessionId, SessionToken};
+use sessiond_core::realm::{HttpOnlyMode, SessionLocation};
+use sessiond_core::token::SessionId;
 use sessiond_store::{SessionFilter, Store};
 use std::collections::BTreeMap;
 use tracing::info;
@@ -70,15 +70,12 @@ pub(crate) async fn authenticate_session(
         }
         (None, Some(jwt)) => (sessions::verify_jwt(&app, realm, jwt, request.extend).await?, TokenSource::Body),
         (text, None) => {
-            let (token, source) = match text {
-                Some(text) => (
-                    SessionToken::parse(text).map_err(|_| ApiError::Unauthenticated("malformed session token"))?,
-                    TokenSource::Body,
-                ),
-                None => find_token(&headers, realm)?.ok_or(ApiError::Unauthenticated("no session token"))?,
+            let (credential, source) = match text {
+                Some(text) => (Credential::parse(realm, text)?, TokenSource::Body),
+                None => find_credential(&app, &headers, realm)?.ok_or(ApiError::Unauthenticated("no session token"))?,
             };
             let from_cookie = source == TokenSource::Cookie;
-            match sessions::verify(&app, realm, &token, request.extend, &cookies, from_cookie).await {
+            match sessions::verify(&app, realm, &credential, request.extend, &cookies, from_cookie).await {
                 Ok(s) => (s, source),
                 Err(e) => {
                     if from_cookie && matches!(e, ApiError::Unauthenticated(_)) {
@@ -117,8 +114,8 @@ pub(crate) async fn end_current_session(
     caller: Caller,
     cookies: ResponseCookies,
 ) -> Result<StatusCode, ApiError> {
-    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&caller.session.token_hash)).await?;
-    app.metrics.sessions_ended(EndKind::Logout, usize::from(ended.is_some()));
+    let ended = sessions::end(&app, &caller.session).await?;
+    app.metrics.sessions_ended(EndKind::Logout, usize::from(ended));
     cookies.end_session(&caller.realm);
     info!(session_id = %caller.session.id, user = %caller.session.user, "logged out");
     app.audit(AuditKind::Logout, &AuditEvent::of_session(&caller.session));
@@ -145,6 +142,8 @@ fn query_pairs(query: Option<&str>) -> Result<BTreeMap<String, String>, ApiError
 
 /// `GET /api/v1/sessions[?user=U][&realm=R]`: the caller's sessions in this realm, newest last.
 /// Callers: signed in; `user` other than oneself and `realm` other than the caller's: admins.
+/// A client-side realm keeps no records of its sessions: the list holds the caller's own
+/// session when the query covers it, and nothing else.
 #[utoipa::path(get, path = "/api/v1/sessions", tag = "sessions", security(("session" = [])),
     params(("user" = Option<String>, Query, description = "administrators: another user"),
         ("realm" = Option<String>, Query, description = "administrators: another realm")),
@@ -160,6 +159,11 @@ pub(crate) async fn list_sessions(
     let realm = query.get("realm").cloned().unwrap_or_else(|| caller.session.realm.clone());
     if user != caller.session.user || realm != caller.session.realm {
         caller.require_admin()?;
+    }
+    if app.realm(&realm).is_some_and(|r| r.policy.location == SessionLocation::Client) {
+        let own = user == caller.session.user && realm == caller.session.realm;
+        let sessions = own.then(|| SessionView::new(&app, &caller.session, true)).into_iter().collect();
+        return Ok(Json(SessionList { sessions }));
     }
     let filter = SessionFilter { realm: Some(realm), user: Some(user) };
     let now = app.clock.now();
@@ -183,7 +187,9 @@ pub(crate) async fn list_sessions(
 }
 
 /// `DELETE /api/v1/sessions/{id}`: ends one session. Callers: its owner, or an admin. Others get
-/// `404`, so ids of other people's sessions cannot be probed.
+/// `404`, so ids of other people's sessions cannot be probed. In a client-side realm, where the
+/// server knows no session but the caller's own, an admin's id of another session is refused
+/// from then on without being checked.
 #[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "sessions", security(("session" = [])),
     params(("id" = String, Path, description = "public session id")),
     responses((status = 204, description = "ended"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -195,18 +201,33 @@ pub(crate) async fn revoke_session(
 ) -> Result<StatusCode, ApiError> {
     let not_found = ApiError::NotFound("no such session");
     let id = SessionId::parse(&id).map_err(|_| ApiError::NotFound("no such session"))?;
-    let target = app.metrics.store(StoreOp::SessionById, app.store.session_by_id(&id)).await?.ok_or(not_found)?;
+    let Some(target) = sessions::by_id(&app, &id, &caller.session).await? else {
+        if caller.is_admin && caller.realm.policy.location == SessionLocation::Client {
+            sessions::revoke_client_id(&app, &caller.realm, &id).await?;
+            app.metrics.sessions_ended(EndKind::Admin, 1);
+            info!(session_id = %id, realm = %caller.realm.name(), by = %caller.session.user, "session revoked");
+            let detail = AuditEvent {
+                realm: Some(caller.realm.name()),
+                session_id: Some(id.as_str()),
+                actor: Some(&caller.session.user),
+                ..AuditEvent::default()
+            };
+            app.audit(AuditKind::Revoked, &detail);
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        return Err(not_found);
+    };
     let own = target.user == caller.session.user && target.realm == caller.session.realm;
     if !own && !caller.is_admin {
         return Err(ApiError::NotFound("no such session"));
     }
-    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&target.token_hash)).await?;
+    let ended = sessions::end(&app, &target).await?;
     let kind = match (own, target.token_hash == caller.session.token_hash) {
         (false, _) => EndKind::Admin,
         (true, true) => EndKind::Logout,
         (true, false) => EndKind::Revoke,
     };
-    app.metrics.sessions_ended(kind, usize::from(ended.is_some()));
+    app.metrics.sessions_ended(kind, usize::from(ended));
     if target.token_hash == caller.session.token_hash {
         cookies.end_session(&caller.realm);
     }
@@ -230,7 +251,9 @@ pub(crate) struct RevokeResponse {
 
 /// `POST /api/v1/sessions/revoke {user?, except_current?}`: ends every session of a user in the
 /// caller's realm ("sign out everywhere"; with `except_current`, everywhere else). Callers: signed
-/// in for themselves; admins for anyone.
+/// in for themselves; admins for anyone. `revoked` counts the sessions known to have ended: in a
+/// client-side realm, which keeps no list, only the caller's own (when it ended too), although
+/// every session of the user created until now is refused from then on.
 #[utoipa::path(post, path = "/api/v1/sessions/revoke", tag = "sessions", security(("session" = [])),
     request_body = RevokeRequest,
     responses((status = 200, body = RevokeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -245,9 +268,8 @@ pub(crate) async fn revoke_sessions(
     if !own {
         caller.require_admin()?;
     }
-    let except = (own && request.except_current).then_some(&caller.session.token_hash);
-    let ending = app.store.delete_user_sessions(&caller.session.realm, &user, except);
-    let ended = app.metrics.store(StoreOp::DeleteUserSessions, ending).await?;
+    let except = (own && request.except_current).then_some(&*caller.session);
+    let ended = sessions::end_user_sessions(&app, &caller.realm, &user, except, Some(&caller.session)).await?;
     app.metrics.sessions_ended(if own { EndKind::RevokeAll } else { EndKind::Admin }, ended.len());
     if ended.iter().any(|s| s.token_hash == caller.session.token_hash) {
         cookies.end_session(&caller.realm);
@@ -332,7 +354,7 @@ pub(crate) async fn create_session(
     };
     // The cookie belongs to the user's browser, not to the admin's client: discard it.
     let discard = ResponseCookies::default();
-    let (token, record) = sessions::create(&app, &ctx.realm, new, app.clock.now(), &discard).await?;
+    let (credential, record) = sessions::create(&app, &ctx.realm, new, app.clock.now(), &discard).await?;
     info!(session_id = %record.id, user = %record.user, by = %caller.user(), "session created for user");
     let token_id = match &caller {
         Principal::Token(t) => Some(t.record.id.as_str()),
@@ -344,6 +366,6 @@ pub(crate) async fn create_session(
     );
     Ok((
         StatusCode::CREATED,
-        Json(CreatedSession { session: SessionView::new(&app, &record, false), session_token: token.expose() }),
+        Json(CreatedSession { session: SessionView::new(&app, &record, false), session_token: credential.expose() }),
     ))
 }

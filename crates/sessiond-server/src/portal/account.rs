@@ -4,7 +4,7 @@ use super::csrf::{self, Purpose};
 use super::{Flash, PageError, SignedIn, flash, live_sessions, render, see_other};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::extract::{Caller, RequestContext, ResponseCookies};
-use crate::metrics::{EndKind, StoreOp};
+use crate::metrics::EndKind;
 use crate::state::App;
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -15,7 +15,6 @@ use serde::Deserialize;
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::SessionId;
-use sessiond_store::Store;
 use tracing::info;
 
 /// Who a user is, as shown on the portal.
@@ -122,6 +121,8 @@ struct AccountPage {
     sessions: Vec<SessionRow>,
     csrf: String,
     is_admin: bool,
+    /// The realm keeps sessions in cookies: the others exist, but only this one is known.
+    in_cookies: bool,
 }
 
 /// The CSRF token of a signed-in visitor's forms.
@@ -166,6 +167,7 @@ pub(super) async fn account_page(
         sessions,
         csrf: session_csrf(&app, &caller),
         is_admin: caller.is_admin,
+        in_cookies: caller.realm.policy.location == sessiond_core::realm::SessionLocation::Client,
     };
     Ok(render(&app, &caller.realm, &page))
 }
@@ -192,14 +194,13 @@ pub(super) async fn revoke_session(
     let Form(form) = form.map_err(|_| PageError::BadForm)?;
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let id = SessionId::parse(&id).map_err(|_| PageError::NotFound)?;
-    let target =
-        app.metrics.store(StoreOp::SessionById, app.store.session_by_id(&id)).await?.ok_or(PageError::NotFound)?;
+    let target = crate::sessions::by_id(&app, &id, &caller.session).await?.ok_or(PageError::NotFound)?;
     if target.user != caller.session.user || target.realm != caller.session.realm {
         return Err(PageError::NotFound);
     }
-    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&target.token_hash)).await?;
+    let ended = crate::sessions::end(&app, &target).await?;
     let kind = if target.token_hash == caller.session.token_hash { EndKind::Logout } else { EndKind::Revoke };
-    app.metrics.sessions_ended(kind, usize::from(ended.is_some()));
+    app.metrics.sessions_ended(kind, usize::from(ended));
     let detail = AuditEvent {
         actor: Some(&caller.session.user),
         ip: ctx.ip.as_deref(),
@@ -232,8 +233,8 @@ pub(super) async fn revoke_other_sessions(
     let Form(form) = form.map_err(|_| PageError::BadForm)?;
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let session = &caller.session;
-    let ending = app.store.delete_user_sessions(&session.realm, &session.user, Some(&session.token_hash));
-    let ended = app.metrics.store(StoreOp::DeleteUserSessions, ending).await?;
+    let ended =
+        crate::sessions::end_user_sessions(&app, &caller.realm, &session.user, Some(session), Some(session)).await?;
     app.metrics.sessions_ended(EndKind::RevokeAll, ended.len());
     info!(user = %session.user, realm = %session.realm, count = ended.len(), "other sessions revoked");
     app.audit(

@@ -4,7 +4,7 @@ use super::account::{Identity, SessionRow, check_session_form, session_csrf};
 use super::{Flash, PageError, SignedIn, flash, live_sessions, render, see_other, with_query};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::extract::{Caller, RequestContext, ResponseCookies};
-use crate::metrics::{EndKind, StoreOp};
+use crate::metrics::EndKind;
 use crate::state::App;
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -13,7 +13,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use sessiond_core::token::SessionId;
-use sessiond_store::Store;
 use tracing::info;
 
 /// Longest user name looked up.
@@ -42,6 +41,8 @@ struct AdminPage {
     notice: Option<Flash>,
     csrf: String,
     lookup: Option<Lookup>,
+    /// The realm keeps sessions in cookies: none can be listed.
+    in_cookies: bool,
 }
 
 /// `GET /admin[?user=NAME]`: finds a user's live sessions in the administrator's realm.
@@ -65,8 +66,12 @@ pub(super) async fn admin_page(
         }
         None => None,
     };
-    let page =
-        AdminPage { notice: flash::take(&headers, &caller.realm, &cookies), csrf: session_csrf(&app, &caller), lookup };
+    let page = AdminPage {
+        notice: flash::take(&headers, &caller.realm, &cookies),
+        csrf: session_csrf(&app, &caller),
+        lookup,
+        in_cookies: caller.realm.policy.location == sessiond_core::realm::SessionLocation::Client,
+    };
     Ok(render(&app, &caller.realm, &page))
 }
 
@@ -85,10 +90,9 @@ pub(super) async fn revoke_session(
     let Form(form) = form.map_err(|_| PageError::BadForm)?;
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let id = SessionId::parse(&id).map_err(|_| PageError::NotFound)?;
-    let target =
-        app.metrics.store(StoreOp::SessionById, app.store.session_by_id(&id)).await?.ok_or(PageError::NotFound)?;
-    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&target.token_hash)).await?;
-    app.metrics.sessions_ended(EndKind::Admin, usize::from(ended.is_some()));
+    let target = crate::sessions::by_id(&app, &id, &caller.session).await?.ok_or(PageError::NotFound)?;
+    let ended = crate::sessions::end(&app, &target).await?;
+    app.metrics.sessions_ended(EndKind::Admin, usize::from(ended));
     info!(session_id = %target.id, user = %target.user, by = %caller.session.user, "session revoked");
     app.audit(
         AuditKind::Revoked,
@@ -132,8 +136,7 @@ pub(super) async fn revoke_user_sessions(
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let user = lookup_name(&form.user).ok_or(PageError::BadForm)?;
     let realm = &caller.session.realm;
-    let ended =
-        app.metrics.store(StoreOp::DeleteUserSessions, app.store.delete_user_sessions(realm, user, None)).await?;
+    let ended = crate::sessions::end_user_sessions(&app, &caller.realm, user, None, Some(&caller.session)).await?;
     app.metrics.sessions_ended(EndKind::Admin, ended.len());
     info!(user = %user, realm = %realm, by = %caller.session.user, count = ended.len(), "sessions revoked");
     app.audit(

@@ -106,6 +106,7 @@ mod tests {
             },
             timeouts: Default::default(),
             jwt: Default::default(),
+            location: Default::default(),
         };
         Realm::new(policy, "sd_x")
     }

@@ -5,7 +5,7 @@ use super::account::{check_session_form, session_csrf};
 use super::{Flash, PageError, SignedIn, flash, render, see_other, valid_redirect};
 use crate::audit::{AuditEvent, AuditKind};
 use crate::extract::{RequestContext, ResponseCookies};
-use crate::metrics::{EndKind, StoreOp};
+use crate::metrics::EndKind;
 use crate::state::{App, Realm};
 use askama::Template;
 use axum::extract::rejection::FormRejection;
@@ -14,7 +14,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use sessiond_core::cookie::JWT_SUFFIX;
-use sessiond_store::Store;
 use tracing::info;
 
 /// Queues the deletion of the session cookie and its companions (login ticket, JWT).
@@ -70,8 +69,8 @@ pub(super) async fn logout_submit(
     let Form(form) = form.map_err(|_| PageError::BadForm)?;
     check_session_form(&app, &caller, &headers, &form.csrf)?;
     let session = &caller.session;
-    let ended = app.metrics.store(StoreOp::DeleteSession, app.store.delete_session(&session.token_hash)).await?;
-    app.metrics.sessions_ended(EndKind::Logout, usize::from(ended.is_some()));
+    let ended = crate::sessions::end(&app, session).await?;
+    app.metrics.sessions_ended(EndKind::Logout, usize::from(ended));
     delete_cookies(&cookies, &caller.realm);
     info!(session_id = %session.id, user = %session.user, "logged out");
     app.audit(

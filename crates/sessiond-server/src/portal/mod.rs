@@ -276,13 +276,17 @@ fn require_same_origin(headers: &HeaderMap, realm: &Realm) -> Result<(), PageErr
     if own { Ok(()) } else { Err(PageError::CrossSite) }
 }
 
-/// The live sessions of `user` in `realm`: current first, then the most recently used.
+/// The live sessions of `user` in `realm`: current first, then the most recently used. A
+/// client-side realm keeps no records: there only the current session is known.
 async fn live_sessions(
     app: &App,
     realm: &Realm,
     user: &str,
     current: &SessionRecord,
 ) -> Result<Vec<SessionRecord>, ApiError> {
+    if realm.policy.location == sessiond_core::realm::SessionLocation::Client {
+        return Ok(if current.user == user { vec![current.clone()] } else { Vec::new() });
+    }
     let filter = SessionFilter { realm: Some(realm.name().to_owned()), user: Some(user.to_owned()) };
     let now = app.clock.now();
     let mut sessions: Vec<SessionRecord> = app

@@ -4,6 +4,7 @@
 mod api;
 mod authz;
 mod bad_input;
+mod client_sessions;
 mod cookie_modes;
 mod jwt;
 mod metrics;

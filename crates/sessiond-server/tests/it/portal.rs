@@ -14,7 +14,7 @@ const AUTHN: &str = "sd_test_authn";
 
 /// The cookies a browser would hold: what `Set-Cookie` gave it, minus what it deleted.
 #[derive(Default, Clone)]
-struct Jar(BTreeMap<String, String>);
+pub(crate) struct Jar(BTreeMap<String, String>);
 
 impl Jar {
     fn with(name: &str, value: &str) -> Self {
@@ -40,7 +40,7 @@ impl Jar {
         self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 }
@@ -54,7 +54,7 @@ fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .find(|c| c.starts_with(&format!("{name}=")))
 }
 
-fn location(res: &reqwest::Response) -> &str {
+pub(crate) fn location(res: &reqwest::Response) -> &str {
     res.headers()["location"].to_str().unwrap()
 }
 
@@ -66,7 +66,7 @@ fn hidden(html: &str, name: &str) -> Option<String> {
     Some(html[start..start + end].to_owned())
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     hidden(html, "csrf").expect("page has a csrf field")
 }
 
@@ -84,7 +84,7 @@ async fn get(s: &TestServer, jar: &mut Jar, path: &str) -> reqwest::Response {
     res
 }
 
-async fn get_page(s: &TestServer, jar: &mut Jar, path: &str) -> String {
+pub(crate) async fn get_page(s: &TestServer, jar: &mut Jar, path: &str) -> String {
     let res = get(s, jar, path).await;
     assert_eq!(res.status(), 200, "GET {path}");
     res.text().await.unwrap()
@@ -115,7 +115,7 @@ async fn post_form_with(
     res
 }
 
-async fn post_form(s: &TestServer, jar: &mut Jar, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_form(s: &TestServer, jar: &mut Jar, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     post_form_with(s, jar, path, fields, &[]).await
 }
 
@@ -138,7 +138,7 @@ async fn portal_login(
 }
 
 /// A browser signed in through the portal as `user`.
-async fn signed_in(s: &TestServer, user: &str, password: &str) -> Jar {
+pub(crate) async fn signed_in(s: &TestServer, user: &str, password: &str) -> Jar {
     let mut jar = Jar::default();
     let res = portal_login(s, &mut jar, user, password, None).await;
     assert_eq!(res.status(), 303);

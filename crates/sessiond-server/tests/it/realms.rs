@@ -135,7 +135,8 @@ async fn a_name_changed_elsewhere_is_followed() {
     let alice = s.login("alice", "alice-pw", false).await;
     // Another instance (or the command line) renames the realm in the shared store.
     let change = sessiond_server::realms::CookieNameChange::Set("elsewhere".into());
-    let outcome = sessiond_server::realms::change_cookie_name(&s.store, "main", &change).await.unwrap();
+    let outcome =
+        sessiond_server::realms::change_cookie_name(&s.store, "main", &change, s.app.clock.now()).await.unwrap();
     assert_eq!(outcome.sessions_ended, Some(1));
     assert_eq!(s.app.realm("main").unwrap().cookie.name, COOKIE, "not yet followed");
     sessiond_server::realms::follow(&s.app).await;

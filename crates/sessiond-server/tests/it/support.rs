@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sessiond_core::access::AccessControl;
 use sessiond_core::cookie::SameSite;
 use sessiond_core::jwt::JwtSettings;
-use sessiond_core::realm::{CookieSettings, HttpOnlyMode, RealmPolicy};
+use sessiond_core::realm::{CookieSettings, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::regulation::RegulationPolicy;
 use sessiond_core::time::Timestamp;
 use sessiond_core::timeout::Timeouts;
@@ -46,6 +46,12 @@ pub struct Options {
     /// The `main` realm's cookie name comes from the store (as [`COOKIE`], its default) rather
     /// than from configuration, so it can be changed at run time.
     pub cookie_name_in_store: bool,
+    /// Where the `main` realm keeps its sessions.
+    pub location: SessionLocation,
+    /// Where the second realm keeps its sessions (default: like `main`).
+    pub other_location: Option<SessionLocation>,
+    /// The secret before the current one, whose values still open.
+    pub secret_previous: Option<Vec<u8>>,
 }
 
 impl Default for Options {
@@ -62,6 +68,9 @@ impl Default for Options {
             store: None,
             jwt: JwtSettings::default(),
             cookie_name_in_store: false,
+            location: SessionLocation::Server,
+            other_location: None,
+            secret_previous: None,
         }
     }
 }
@@ -124,6 +133,7 @@ impl TestServer {
             },
             timeouts: options.timeouts,
             jwt: options.jwt,
+            location: options.location,
         };
         let store = options.store.unwrap_or_else(|| AnyStore::Memory(MemoryStore::default()));
         if options.cookie_name_in_store {
@@ -147,11 +157,21 @@ impl TestServer {
             other.portal_url = format!("http://auth.{domain}/").parse().unwrap();
             other.cookie.name = Some(OTHER_COOKIE.into());
             other.cookie.domain = Some(domain);
+            other.location = options.other_location.unwrap_or(options.location);
             realms.push(Arc::new(Realm::new(other, OTHER_COOKIE)));
         }
         realms.insert(0, Arc::new(Realm::new(policy, COOKIE)));
         let audit = AuditLog::to_file(&dir.path().join("audit.jsonl")).unwrap();
-        let app = App::new(store.clone(), Arc::new(clock.clone()), realms, users, settings, SECRET, None, audit);
+        let app = App::new(
+            store.clone(),
+            Arc::new(clock.clone()),
+            realms,
+            users,
+            settings,
+            SECRET,
+            options.secret_previous.as_deref(),
+            audit,
+        );
         if let Some(access) = options.access {
             app.access.store(Arc::new(access));
         }

@@ -11,12 +11,14 @@
 use serde::{Deserialize, Serialize};
 use sessiond_core::api_token::{ApiTokenId, ApiTokenRecord, parse_store_key, validate_name};
 use sessiond_core::jwt::JwtSettings;
+use sessiond_core::realm::{RealmPolicy, SessionLocation};
 use sessiond_core::session::SessionRecord;
 use sessiond_core::time::Timestamp;
 use sessiond_core::token::SessionId;
 use sessiond_server::api_tokens::{self, Inserted};
 use sessiond_server::jwt::Signing;
 use sessiond_server::realms::{CookieNameChange, change_cookie_name};
+use sessiond_server::revocation;
 use sessiond_store::{SessionFilter, Store, StoreError};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -139,8 +141,13 @@ pub(crate) enum Reply {
     /// Answer to [`Op::RevokeSession`] (always 1), [`Op::RevokeUser`] and [`Op::RevokeToken`]
     /// (always 1).
     Revoked {
-        /// How many live sessions (or tokens) ended.
+        /// How many live sessions (or tokens) ended (client-side sessions are not counted: the
+        /// store keeps no list of them).
         revoked: usize,
+        /// The client-side realms (`location: client`) where every session of the user created
+        /// until now (or the session id) is refused from then on; left out when none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        client_realms: Vec<String>,
     },
     /// Answer to [`Op::RotateKeys`].
     Rotated {
@@ -283,17 +290,26 @@ fn is_live(record: &SessionRecord, now: Timestamp) -> bool {
     record.expires_at > now
 }
 
-/// Runs `op` against `store` at `now`.
+/// Runs `op` against `store` at `now`, for the configured `realms`.
+///
+/// Client-side realms (`location: client`) keep no session records, so lists never show their
+/// sessions. Revoking a user there records a cut in the store that refuses every session of the
+/// user created until now; revoking an id that no stored session has refuses that id in every
+/// client-side realm (the server cannot tell whether it exists), until the longest a session
+/// of the realm can live.
 ///
 /// # Errors
-/// [`OpError::NoSuchSession`] when a revocation by id finds no live session with that id (a dead
-/// one that was still stored is deleted all the same); [`OpError::Store`] when the store fails.
+/// [`OpError::NoSuchSession`] when a revocation by id finds no live session with that id and no
+/// realm keeps its sessions in cookies (a dead one that was still stored is deleted all the same);
+/// [`OpError::Store`] when the store fails.
 pub(crate) async fn execute<S: Store>(
     store: &S,
     signing: Option<&Signing>,
     op: Op,
     now: Timestamp,
+    realms: &[RealmPolicy],
 ) -> Result<Reply, OpError> {
+    let client_realms = || realms.iter().filter(|r| r.location == SessionLocation::Client);
     match op {
         Op::RotateKeys { realm, lifetime_secs } => {
             let signing = signing.ok_or(OpError::NoSecret)?;
@@ -313,7 +329,7 @@ pub(crate) async fn execute<S: Store>(
                 Some(NameChange::Set(name)) => CookieNameChange::Set(name),
                 Some(NameChange::Reset) => CookieNameChange::Reset,
             };
-            let outcome = change_cookie_name(store, &realm, &change).await?;
+            let outcome = change_cookie_name(store, &realm, &change, now).await?;
             Ok(Reply::CookieName {
                 realm: outcome.realm,
                 cookie_name: outcome.name,
@@ -328,15 +344,29 @@ pub(crate) async fn execute<S: Store>(
         }
         Op::RevokeSession { id } => {
             let Some(record) = store.session_by_id(&id).await? else {
-                return Err(OpError::NoSuchSession(id));
+                let mut revoked = Vec::new();
+                for realm in client_realms() {
+                    let until = now + realm.timeouts.longest_lifetime();
+                    revocation::revoke_session(store, &realm.name, &id, until, now).await?;
+                    revoked.push(realm.name.clone());
+                }
+                if revoked.is_empty() {
+                    return Err(OpError::NoSuchSession(id));
+                }
+                return Ok(Reply::Revoked { revoked: 1, client_realms: revoked });
             };
             match store.delete_session(&record.token_hash).await? {
-                Some(deleted) if is_live(&deleted, now) => Ok(Reply::Revoked { revoked: 1 }),
+                Some(deleted) if is_live(&deleted, now) => Ok(Reply::Revoked { revoked: 1, client_realms: vec![] }),
                 // Deleted meanwhile by someone else, or already dead.
                 _ => Err(OpError::NoSuchSession(id)),
             }
         }
         Op::RevokeUser { user, realm } => {
+            let mut cut = Vec::new();
+            for client in client_realms().filter(|r| realm.as_ref().is_none_or(|only| *only == r.name)) {
+                revocation::cut_user_sessions(store, &client.name, &user, None, now).await?;
+                cut.push(client.name.clone());
+            }
             let realms: BTreeSet<String> = match realm {
                 Some(realm) => BTreeSet::from([realm]),
                 // Every realm that holds a session of the user, including realms since removed
@@ -353,7 +383,7 @@ pub(crate) async fn execute<S: Store>(
                 let deleted = store.delete_user_sessions(realm, &user, None).await?;
                 revoked += deleted.iter().filter(|r| is_live(r, now)).count();
             }
-            Ok(Reply::Revoked { revoked })
+            Ok(Reply::Revoked { revoked, client_realms: cut })
         }
         Op::CreateToken { token_hash, record } => {
             let hash = parse_store_key(&token_hash)
@@ -383,7 +413,7 @@ pub(crate) async fn execute<S: Store>(
             Ok(Reply::Tokens { tokens })
         }
         Op::RevokeToken { id } => match api_tokens::revoke(store, &id, now).await? {
-            Some(_) => Ok(Reply::Revoked { revoked: 1 }),
+            Some(_) => Ok(Reply::Revoked { revoked: 1, client_realms: vec![] }),
             None => Err(OpError::NoSuchToken(id)),
         },
     }
@@ -446,19 +476,22 @@ pub(crate) mod tests {
         let c = record("other", "alice", 600);
         let store = store_with(&[&a, &b, &c]).await;
 
-        let all = ids(&execute(&store, None, list(None, None), NOW).await.unwrap());
+        let all = ids(&execute(&store, None, list(None, None), NOW, &[]).await.unwrap());
         assert_eq!(all.len(), 3);
-        let mut alice = ids(&execute(&store, None, list(Some("alice"), None), NOW).await.unwrap());
+        let mut alice = ids(&execute(&store, None, list(Some("alice"), None), NOW, &[]).await.unwrap());
         alice.sort();
         let mut expected = vec![a.id.to_string(), c.id.to_string()];
         expected.sort();
         assert_eq!(alice, expected);
-        assert_eq!(ids(&execute(&store, None, list(None, Some("other")), NOW).await.unwrap()), vec![c.id.to_string()]);
         assert_eq!(
-            ids(&execute(&store, None, list(Some("alice"), Some("main")), NOW).await.unwrap()),
+            ids(&execute(&store, None, list(None, Some("other")), NOW, &[]).await.unwrap()),
+            vec![c.id.to_string()]
+        );
+        assert_eq!(
+            ids(&execute(&store, None, list(Some("alice"), Some("main")), NOW, &[]).await.unwrap()),
             vec![a.id.to_string()]
         );
-        assert!(ids(&execute(&store, None, list(Some("nobody"), None), NOW).await.unwrap()).is_empty());
+        assert!(ids(&execute(&store, None, list(Some("nobody"), None), NOW, &[]).await.unwrap()).is_empty());
     }
 
     #[tokio::test]
@@ -466,7 +499,7 @@ pub(crate) mod tests {
         let live = record("main", "alice", 600);
         let dead = record("main", "alice", 0);
         let store = store_with(&[&live, &dead]).await;
-        let listed = ids(&execute(&store, None, list(None, None), NOW).await.unwrap());
+        let listed = ids(&execute(&store, None, list(None, None), NOW, &[]).await.unwrap());
         assert_eq!(listed, vec![live.id.to_string()]);
     }
 
@@ -474,7 +507,7 @@ pub(crate) mod tests {
     async fn listed_session_has_the_documented_fields_and_no_secret() {
         let a = record("main", "alice", 600);
         let store = store_with(&[&a]).await;
-        let reply = execute(&store, None, list(None, None), NOW).await.unwrap();
+        let reply = execute(&store, None, list(None, None), NOW, &[]).await.unwrap();
         let json = serde_json::to_value(&reply).unwrap();
         let session = &json["sessions"][0];
         let mut keys: Vec<&str> = session.as_object().unwrap().keys().map(String::as_str).collect();
@@ -511,8 +544,8 @@ pub(crate) mod tests {
         let a = record("main", "alice", 600);
         let b = record("main", "alice", 600);
         let store = store_with(&[&a, &b]).await;
-        let reply = execute(&store, None, Op::RevokeSession { id: a.id.clone() }, NOW).await.unwrap();
-        assert_eq!(reply, Reply::Revoked { revoked: 1 });
+        let reply = execute(&store, None, Op::RevokeSession { id: a.id.clone() }, NOW, &[]).await.unwrap();
+        assert_eq!(reply, Reply::Revoked { revoked: 1, client_realms: vec![] });
         assert!(store.session_by_id(&a.id).await.unwrap().is_none());
         assert!(store.session_by_id(&b.id).await.unwrap().is_some());
     }
@@ -521,7 +554,7 @@ pub(crate) mod tests {
     async fn revoke_unknown_id_is_not_found() {
         let store = MemoryStore::default();
         let id = SessionId::generate();
-        let err = execute(&store, None, Op::RevokeSession { id: id.clone() }, NOW).await.unwrap_err();
+        let err = execute(&store, None, Op::RevokeSession { id: id.clone() }, NOW, &[]).await.unwrap_err();
         assert!(matches!(&err, OpError::NoSuchSession(got) if *got == id), "{err:?}");
         assert_eq!(err.to_string(), format!("no session with id {id}"));
     }
@@ -530,7 +563,7 @@ pub(crate) mod tests {
     async fn revoke_dead_session_is_not_found_but_deletes_it() {
         let dead = record("main", "alice", 0);
         let store = store_with(&[&dead]).await;
-        let err = execute(&store, None, Op::RevokeSession { id: dead.id.clone() }, NOW).await.unwrap_err();
+        let err = execute(&store, None, Op::RevokeSession { id: dead.id.clone() }, NOW, &[]).await.unwrap_err();
         assert!(matches!(err, OpError::NoSuchSession(_)));
         assert!(store.session_by_id(&dead.id).await.unwrap().is_none());
     }
@@ -542,8 +575,11 @@ pub(crate) mod tests {
         let bob = record("main", "bob", 600);
         let store = store_with(&[&a, &b, &bob]).await;
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: None };
-        assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 2 });
-        let left = ids(&execute(&store, None, list(None, None), NOW).await.unwrap());
+        assert_eq!(
+            execute(&store, None, op, NOW, &[]).await.unwrap(),
+            Reply::Revoked { revoked: 2, client_realms: vec![] }
+        );
+        let left = ids(&execute(&store, None, list(None, None), NOW, &[]).await.unwrap());
         assert_eq!(left, vec![bob.id.to_string()]);
     }
 
@@ -553,7 +589,10 @@ pub(crate) mod tests {
         let b = record("other", "alice", 600);
         let store = store_with(&[&a, &b]).await;
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: Some("main".to_owned()) };
-        assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 1 });
+        assert_eq!(
+            execute(&store, None, op, NOW, &[]).await.unwrap(),
+            Reply::Revoked { revoked: 1, client_realms: vec![] }
+        );
         assert!(store.session_by_id(&b.id).await.unwrap().is_some());
     }
 
@@ -563,7 +602,10 @@ pub(crate) mod tests {
         let dead = record("main", "alice", 0);
         let store = store_with(&[&live, &dead]).await;
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: None };
-        assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 1 });
+        assert_eq!(
+            execute(&store, None, op, NOW, &[]).await.unwrap(),
+            Reply::Revoked { revoked: 1, client_realms: vec![] }
+        );
         assert!(store.session_by_id(&dead.id).await.unwrap().is_none());
     }
 
@@ -571,7 +613,10 @@ pub(crate) mod tests {
     async fn revoke_user_without_sessions_revokes_none() {
         let store = MemoryStore::default();
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: None };
-        assert_eq!(execute(&store, None, op, NOW).await.unwrap(), Reply::Revoked { revoked: 0 });
+        assert_eq!(
+            execute(&store, None, op, NOW, &[]).await.unwrap(),
+            Reply::Revoked { revoked: 0, client_realms: vec![] }
+        );
     }
 
     fn token_record(user: &str, realm: &str, expires_in: Option<u64>) -> ApiTokenRecord {
@@ -609,27 +654,30 @@ pub(crate) mod tests {
         let a = token_record("alice", "main", None);
         let b = token_record("bob", "other", Some(60));
         for r in [&a, &b] {
-            let reply = execute(&store, None, create_token(r).1, NOW).await.unwrap();
+            let reply = execute(&store, None, create_token(r).1, NOW, &[]).await.unwrap();
             assert_eq!(token_ids(&reply), vec![r.id.to_string()]);
         }
         let all = Op::ListTokens { user: None, realm: None };
-        assert_eq!(token_ids(&execute(&store, None, all.clone(), NOW).await.unwrap()).len(), 2);
+        assert_eq!(token_ids(&execute(&store, None, all.clone(), NOW, &[]).await.unwrap()).len(), 2);
         let alice = Op::ListTokens { user: Some("alice".to_owned()), realm: None };
-        assert_eq!(token_ids(&execute(&store, None, alice, NOW).await.unwrap()), vec![a.id.to_string()]);
+        assert_eq!(token_ids(&execute(&store, None, alice, NOW, &[]).await.unwrap()), vec![a.id.to_string()]);
         let other = Op::ListTokens { user: None, realm: Some("other".to_owned()) };
-        assert_eq!(token_ids(&execute(&store, None, other, NOW).await.unwrap()), vec![b.id.to_string()]);
+        assert_eq!(token_ids(&execute(&store, None, other, NOW, &[]).await.unwrap()), vec![b.id.to_string()]);
         let later = NOW + Duration::from_secs(60);
         assert_eq!(
-            token_ids(&execute(&store, None, all.clone(), later).await.unwrap()),
+            token_ids(&execute(&store, None, all.clone(), later, &[]).await.unwrap()),
             vec![a.id.to_string()],
             "expired"
         );
 
         let revoke = Op::RevokeToken { id: a.id.clone() };
-        assert_eq!(execute(&store, None, revoke.clone(), NOW).await.unwrap(), Reply::Revoked { revoked: 1 });
-        let err = execute(&store, None, revoke, NOW).await.unwrap_err();
+        assert_eq!(
+            execute(&store, None, revoke.clone(), NOW, &[]).await.unwrap(),
+            Reply::Revoked { revoked: 1, client_realms: vec![] }
+        );
+        let err = execute(&store, None, revoke, NOW, &[]).await.unwrap_err();
         assert_eq!(err.to_string(), format!("no API token with id {}", a.id));
-        let listed = serde_json::to_string(&execute(&store, None, all, NOW).await.unwrap()).unwrap();
+        let listed = serde_json::to_string(&execute(&store, None, all, NOW, &[]).await.unwrap()).unwrap();
         assert!(!listed.contains(&a.id.to_string()) && listed.contains(&b.id.to_string()), "{listed}");
     }
 
@@ -641,35 +689,106 @@ pub(crate) mod tests {
         let Op::CreateToken { token_hash, .. } = &op else { unreachable!() };
         for hash in ["", "abc", &token_hash.to_uppercase(), &format!("{}g", &token_hash[..63])] {
             let bad = Op::CreateToken { token_hash: hash.to_owned(), record: good.clone() };
-            assert!(matches!(execute(&store, None, bad, NOW).await, Err(OpError::Invalid(_))), "{hash:?}");
+            assert!(matches!(execute(&store, None, bad, NOW, &[]).await, Err(OpError::Invalid(_))), "{hash:?}");
         }
         let mut badly_named = good.clone();
         badly_named.name = "bad\nname".to_owned();
-        assert!(matches!(execute(&store, None, create_token(&badly_named).1, NOW).await, Err(OpError::Invalid(_))));
+        assert!(matches!(
+            execute(&store, None, create_token(&badly_named).1, NOW, &[]).await,
+            Err(OpError::Invalid(_))
+        ));
         let expired = token_record("alice", "main", Some(0));
-        assert!(matches!(execute(&store, None, create_token(&expired).1, NOW).await, Err(OpError::Invalid(_))));
-        execute(&store, None, op.clone(), NOW).await.unwrap();
+        assert!(matches!(execute(&store, None, create_token(&expired).1, NOW, &[]).await, Err(OpError::Invalid(_))));
+        execute(&store, None, op.clone(), NOW, &[]).await.unwrap();
         assert!(
-            matches!(execute(&store, None, op, NOW).await, Err(OpError::Store(StoreError::Conflict))),
+            matches!(execute(&store, None, op, NOW, &[]).await, Err(OpError::Store(StoreError::Conflict))),
             "same hash twice"
         );
         for _ in 1..sessiond_core::api_token::MAX_TOKENS_PER_USER {
-            execute(&store, None, create_token(&token_record("alice", "main", None)).1, NOW).await.unwrap();
+            execute(&store, None, create_token(&token_record("alice", "main", None)).1, NOW, &[]).await.unwrap();
         }
-        let over = execute(&store, None, create_token(&token_record("alice", "main", None)).1, NOW).await.unwrap_err();
+        let over =
+            execute(&store, None, create_token(&token_record("alice", "main", None)).1, NOW, &[]).await.unwrap_err();
         assert!(over.to_string().contains("revoke one first"), "{over}");
-        execute(&store, None, create_token(&token_record("alice", "other", None)).1, NOW).await.unwrap();
+        execute(&store, None, create_token(&token_record("alice", "other", None)).1, NOW, &[]).await.unwrap();
+    }
+
+    /// A realm named `name` that keeps its sessions in cookies, with the default timeouts.
+    fn client_realm(name: &str) -> RealmPolicy {
+        RealmPolicy {
+            name: name.to_owned(),
+            portal_url: "https://auth.example.com/".parse().unwrap(),
+            cookie: sessiond_core::realm::CookieSettings {
+                name: None,
+                domain: None,
+                same_site: sessiond_core::cookie::SameSite::Lax,
+                secure: true,
+                persistent: true,
+                http_only: sessiond_core::realm::HttpOnlyMode::On,
+            },
+            timeouts: sessiond_core::timeout::Timeouts::default(),
+            jwt: Default::default(),
+            location: SessionLocation::Client,
+        }
+    }
+
+    fn client_session(realm: &str, user: &str) -> sessiond_core::client_session::ClientSession {
+        sessiond_core::client_session::ClientSession::from_record(&record(realm, user, 600))
+    }
+
+    #[tokio::test]
+    async fn revoke_user_cuts_client_side_sessions_in_client_realms() {
+        let server_side = record("main", "alice", 600);
+        let store = store_with(&[&server_side]).await;
+        let realms = [client_realm("shop"), client_realm("web")];
+        let shop = client_session("shop", "alice");
+        let bob = client_session("shop", "bob");
+        let op = Op::RevokeUser { user: "alice".to_owned(), realm: None };
+        let reply = execute(&store, None, op, NOW, &realms).await.unwrap();
+        assert_eq!(reply, Reply::Revoked { revoked: 1, client_realms: vec!["shop".into(), "web".into()] });
+        assert!(revocation::is_revoked(&store, &shop, NOW).await.unwrap());
+        assert!(!revocation::is_revoked(&store, &bob, NOW).await.unwrap());
+        assert_eq!(
+            serde_json::to_string(&reply).unwrap(),
+            r#"{"revoked":1,"client_realms":["shop","web"]}"#,
+            "the JSON names the client-side realms"
+        );
+
+        // One realm only: the others are left alone.
+        let store = MemoryStore::default();
+        let op = Op::RevokeUser { user: "alice".to_owned(), realm: Some("web".to_owned()) };
+        let reply = execute(&store, None, op, NOW, &realms).await.unwrap();
+        assert_eq!(reply, Reply::Revoked { revoked: 0, client_realms: vec!["web".into()] });
+        assert!(!revocation::is_revoked(&store, &shop, NOW).await.unwrap());
+        assert!(revocation::is_revoked(&store, &client_session("web", "alice"), NOW).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn revoke_by_id_refuses_an_unknown_id_in_every_client_realm() {
+        let store = MemoryStore::default();
+        let realms = [client_realm("shop")];
+        let session = client_session("shop", "alice");
+        let reply = execute(&store, None, Op::RevokeSession { id: session.id.clone() }, NOW, &realms).await.unwrap();
+        assert_eq!(reply, Reply::Revoked { revoked: 1, client_realms: vec!["shop".into()] });
+        assert!(revocation::is_revoked(&store, &session, NOW).await.unwrap());
+        // Kept as long as a session of the realm can live (remember me: a month).
+        let month = NOW + Duration::from_secs(30 * 86_400);
+        assert!(revocation::is_revoked(&store, &session, month - Duration::from_secs(1)).await.unwrap());
+        assert!(!revocation::is_revoked(&store, &session, month).await.unwrap());
     }
 
     #[test]
     fn reply_round_trips_through_json() {
         let sessions = Reply::Sessions { sessions: vec![SessionView::from(record("main", "alice", 60))] };
-        let revoked = Reply::Revoked { revoked: 3 };
+        let revoked = Reply::Revoked { revoked: 3, client_realms: vec![] };
         let tokens = Reply::Tokens { tokens: vec![TokenView::from(token_record("alice", "main", Some(60)))] };
         for reply in [sessions, revoked, tokens, Reply::Sessions { sessions: vec![] }] {
             let text = serde_json::to_string(&reply).unwrap();
             assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), reply, "{text}");
         }
-        assert_eq!(serde_json::to_string(&Reply::Revoked { revoked: 3 }).unwrap(), r#"{"revoked":3}"#);
+        assert_eq!(
+            serde_json::to_string(&Reply::Revoked { revoked: 3, client_realms: vec![] }).unwrap(),
+            r#"{"revoked":3}"#
+        );
     }
 }

@@ -49,6 +49,12 @@ pub(crate) async fn sessions_list(config: Option<&Path>, args: &SessionsList, js
 /// Text output: `revoked session ID`, or `revoked N sessions of USER` (`1 session` when N is 1;
 /// N may be 0). `--json`: `{"revoked":N}` (1 for a session id).
 ///
+/// Client-side realms (`location: client`) keep no session records, so their sessions are not
+/// counted; they are refused from now on all the same, and a second line says where:
+/// `refused from now on in client-side realms: shop (every session of alice created until
+/// now)`. `--json` then adds `"client_realms":["shop"]`. An id that no stored session has is
+/// refused in every client-side realm, since the server cannot tell whether it exists.
+///
 /// # Errors
 /// A malformed id (`invalid session id "…": …`); no live session with that id
 /// (`no session with id ID`); and the failures of [`run`].
@@ -62,13 +68,13 @@ pub(crate) async fn sessions_revoke(config: Option<&Path>, args: &SessionsRevoke
         (None, None) => bail!("give a session id or --user"),
     };
     let config = load_config(config)?;
-    let Reply::Revoked { revoked } = run(&config, op.clone()).await? else {
+    let Reply::Revoked { revoked, client_realms } = run(&config, op.clone()).await? else {
         bail!("the server answered a revoke request with something else");
     };
     if json {
-        return print_json(&Reply::Revoked { revoked });
+        return print_json(&Reply::Revoked { revoked, client_realms });
     }
-    let text = match &op {
+    let mut text = match &op {
         Op::RevokeSession { id } => format!("revoked session {id}\n"),
         Op::RevokeUser { user, .. } => {
             let noun = if revoked == 1 { "session" } else { "sessions" };
@@ -76,6 +82,13 @@ pub(crate) async fn sessions_revoke(config: Option<&Path>, args: &SessionsRevoke
         }
         _ => String::new(),
     };
+    if !client_realms.is_empty() {
+        let what = match &op {
+            Op::RevokeUser { user, .. } => format!("every session of {user} created until now"),
+            _ => "the session id".to_owned(),
+        };
+        text.push_str(&format!("refused from now on in client-side realms: {} ({what})\n", client_realms.join(", ")));
+    }
     print_stdout(&text)
 }
 
@@ -101,7 +114,9 @@ pub(crate) async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
     let path = match &config.storage {
         StorageConfig::Redis(settings) => {
             let store = crate::serve::open_redis(config, settings).await?;
-            return ops::execute(&store, signing.as_ref(), op, SystemClock.now()).await.map_err(anyhow::Error::new);
+            return ops::execute(&store, signing.as_ref(), op, SystemClock.now(), &config.realms)
+                .await
+                .map_err(anyhow::Error::new);
         }
         StorageConfig::Memory => None,
         StorageConfig::Embedded { path } => Some(path),
@@ -121,7 +136,7 @@ pub(crate) async fn run(config: &Config, op: Op) -> anyhow::Result<Reply> {
         // Nothing was ever stored: answer from an empty store rather than create files.
         AnyStore::Memory(MemoryStore::default())
     };
-    ops::execute(&store, signing.as_ref(), op, SystemClock.now()).await.map_err(anyhow::Error::new)
+    ops::execute(&store, signing.as_ref(), op, SystemClock.now(), &config.realms).await.map_err(anyhow::Error::new)
 }
 
 async fn open_embedded(path: &Path, socket: &Path) -> anyhow::Result<EmbeddedStore> {

@@ -158,10 +158,14 @@ pub(crate) async fn tokens_list(config: Option<&Path>, args: &TokensList, json: 
 pub(crate) async fn tokens_revoke(config: Option<&Path>, args: &TokensRevoke, json: bool) -> anyhow::Result<()> {
     let id = ApiTokenId::parse(&args.id).map_err(|e| anyhow!("invalid token id {:?}: {e}", args.id))?;
     let config = load_config(config)?;
-    let Reply::Revoked { revoked } = run(&config, Op::RevokeToken { id: id.clone() }).await? else {
+    let Reply::Revoked { revoked, .. } = run(&config, Op::RevokeToken { id: id.clone() }).await? else {
         bail!("the server answered a revoke request with something else");
     };
-    if json { print_json(&Reply::Revoked { revoked }) } else { print_stdout(&format!("revoked API token {id}\n")) }
+    if json {
+        print_json(&Reply::Revoked { revoked, client_realms: vec![] })
+    } else {
+        print_stdout(&format!("revoked API token {id}\n"))
+    }
 }
 
 /// The realm a new token is for: the one asked for, which the configuration must have; else the

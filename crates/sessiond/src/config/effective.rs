@@ -319,7 +319,7 @@ impl From<&RealmPolicy> for Realm {
                     HttpOnlyMode::Enforced => BoolOrWord::Word("enforced"),
                 },
             },
-            location: "server",
+            location: realm.location.as_str(),
             expiration: format_duration(timeouts.expiration),
             // The notation's words for "off": `0` for inactivity, `-1` for remember me.
             inactivity: timeouts.inactivity.map_or_else(|| "0".to_owned(), format_duration),

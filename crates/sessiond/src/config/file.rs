@@ -175,7 +175,9 @@ pub(super) struct Realm {
     pub(super) portal_url: Option<String>,
     /// The session cookie.
     pub(super) cookie: Option<Cookie>,
-    /// Where sessions live: `server` (the cookie holds a random token). Default: `server`.
+    /// Where sessions live: `server` (the cookie holds a random token, the session lives in the
+    /// store) or `client` (the cookie holds the whole session, sealed; the store keeps only
+    /// revocations). Default: `server`.
     /// Env: `SESSIOND__REALMS__<NAME>__LOCATION`.
     pub(super) location: Option<String>,
     /// Absolute lifetime from login; activity never extends it. Default: `1h`.

@@ -5,7 +5,7 @@ use super::schema::{self, NAME};
 use super::*;
 use sessiond_core::access::{Decision, Object, Policy, Subject};
 use sessiond_core::cookie::SameSite;
-use sessiond_core::realm::HttpOnlyMode;
+use sessiond_core::realm::{HttpOnlyMode, SessionLocation};
 use sessiond_core::timeout::Timeouts;
 use sessiond_store::{RedisMode, RedisSettings};
 use std::io::Write as _;
@@ -462,8 +462,8 @@ fn unknown_words_are_refused() {
     refused("realms: {main: {cookie: {same_site: Relaxed}}}", "realms.main.cookie.same_site");
     refused("realms: {main: {cookie: {secure: maybe}}}", "realms.main.cookie.secure");
     refused("realms: {main: {cookie: {http_only: sometimes}}}", "realms.main.cookie.http_only");
-    let error = refused("realms: {main: {location: client}}", "realms.main.location");
-    assert!(error.to_string().contains("server"), "{error}");
+    let error = refused("realms: {main: {location: browser}}", "realms.main.location");
+    assert!(error.to_string().contains("expected server or client"), "{error}");
     let error = refused("storage: {kind: postgres}", "storage.kind");
     assert!(error.to_string().contains("\"postgres\""), "{error}");
     assert!(error.to_string().contains("embedded, memory or redis"), "{error}");
@@ -783,7 +783,7 @@ fn effective_output_redacts_the_secret() {
 fn effective_output_reads_back_to_the_same_configuration() {
     let config = parse(
         "server:\n  portal_url: 'https://auth.example.com'\n  trusted_proxies: [10.0.0.0/8, '::1']\n  allowed_redirects: ['*.example.net']\n\
-         realms:\n  main: {domain: example.com, inactivity: 0, remember_me: -1, cookie: {name: sid, http_only: enforced, persistent: false}}\n  other: {portal_url: 'https://x.example.org', cookie: {http_only: false}}\n\
+         realms:\n  main: {domain: example.com, inactivity: 0, remember_me: -1, cookie: {name: sid, http_only: enforced, persistent: false}}\n  other: {portal_url: 'https://x.example.org', location: client, cookie: {http_only: false}}\n\
          storage: {kind: memory}\naudit: {path: /tmp/audit.jsonl}\nlog: {level: debug, format: json}\n\
          access_control:\n  default_policy: two_factor\n  rules:\n  - {domain: ['*.Example.com', '*'], resources: ['^/a(/|$)', \"^/b'c\"], methods: [get], subject: ['user:x', ['group:a', 'group:b']], policy: one_factor}\n  - {domain: a.com, policy: bypass}\n",
     )
@@ -807,6 +807,31 @@ fn effective_output_reads_back_to_the_same_configuration() {
     assert!(yaml.contains("inactivity: '0'") || yaml.contains("inactivity: \"0\""), "{yaml}");
     assert!(yaml.contains("remember_me: '-1'") || yaml.contains("remember_me: \"-1\""), "{yaml}");
     assert!(yaml.contains("http_only: enforced"), "{yaml}");
+    assert!(yaml.contains("location: client"), "{yaml}");
+}
+
+#[test]
+fn location_picks_where_sessions_live() {
+    let config =
+        parse("realms: {main: {}, shop: {portal_url: 'https://shop.example.com', location: ' client '}}").unwrap();
+    assert_eq!(realm(&config, "main").location, SessionLocation::Server);
+    assert_eq!(realm(&config, "shop").location, SessionLocation::Client);
+    let server = parse("realms: {main: {location: server}}").unwrap();
+    assert_eq!(server.realms[0].location, SessionLocation::Server);
+    let env = from_sources(None, vec![("SESSIOND__REALMS__MAIN__LOCATION".into(), "client".into())]).unwrap();
+    assert_eq!(env.realms[0].location, SessionLocation::Client);
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&config, true)).unwrap();
+    assert_eq!(value["realms"]["shop"]["location"], "client");
+    assert_eq!(value["realms"]["main"]["location"], "server");
+}
+
+#[test]
+fn client_realms_refuse_lifetimes_a_cookie_cannot_count() {
+    let error = refused("realms: {main: {location: client, expiration: 200y}}", "realms.main.expiration");
+    assert!(error.to_string().contains("location: client"), "{error}");
+    refused("realms: {main: {location: client, remember_me: 137y}}", "realms.main.remember_me");
+    assert!(parse("realms: {main: {location: client, remember_me: 100y}}").is_ok());
+    assert!(parse("realms: {main: {location: server, expiration: 200y}}").is_ok());
 }
 
 #[test]

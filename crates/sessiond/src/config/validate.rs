@@ -9,7 +9,7 @@ use sessiond_core::access::{AccessControl, Policy, Rule, RuleSpec};
 use sessiond_core::cookie::{SameSite, secure_by_default, validate_cookie_domain, validate_cookie_name};
 use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
 use sessiond_core::jwt::JwtSettings;
-use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy};
+use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::redirect::AllowedRedirect;
 use sessiond_core::timeout::Timeouts;
 use sessiond_store::{DEFAULT_KEY_PREFIX, DEFAULT_TIMEOUT, RedisMode, RedisSettings};
@@ -507,12 +507,16 @@ fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmP
         }
         None => None,
     };
-    match raw.location.as_deref().map(str::trim) {
-        None | Some("server") => {}
+    let location = match raw.location.as_deref().map(str::trim) {
+        None | Some("server") => SessionLocation::Server,
+        Some("client") => SessionLocation::Client,
         Some(other) => {
-            return Err(ConfigError::invalid(key("location"), format!("unknown location {other:?}: expected server")));
+            return Err(ConfigError::invalid(
+                key("location"),
+                format!("unknown location {other:?}: expected server or client"),
+            ));
         }
-    }
+    };
     let defaults = Timeouts::default();
     let expiration = match &raw.expiration {
         Some(spec) => positive(&key("expiration"), spec)?,
@@ -536,6 +540,15 @@ fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmP
         None => defaults.remember_me,
     };
     let jwt = jwt_settings(&key, &raw.jwt.unwrap_or_default())?;
+    if location == SessionLocation::Client {
+        // A client-side cookie counts its deadline in 32-bit seconds from login (136 years).
+        let limit = Duration::from_secs(u64::from(u32::MAX));
+        for (name, lifetime) in [("expiration", Some(expiration)), ("remember_me", remember_me)] {
+            if lifetime.is_some_and(|d| d > limit) {
+                return Err(ConfigError::invalid(key(name), "must be under 136 years with location: client"));
+            }
+        }
+    }
     Ok(RealmPolicy {
         name,
         portal_url,
@@ -549,6 +562,7 @@ fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmP
         },
         timeouts: Timeouts { expiration, inactivity, remember_me },
         jwt,
+        location,
     })
 }
 

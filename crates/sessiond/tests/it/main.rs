@@ -5,6 +5,7 @@
 mod api;
 mod audit;
 mod cli;
+mod client_sessions;
 mod cluster;
 mod config;
 mod crash;
