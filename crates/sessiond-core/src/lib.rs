@@ -19,6 +19,7 @@
 //! - [`journey`]: login journeys and their `auth_id` tickets.
 //! - [`jwt`]: session JWTs (EdDSA) and the signing keyring.
 //! - [`client_session`]: client-side sessions, sealed whole into the cookie.
+//! - [`totp`]: time-based one-time passwords (RFC 6238), the second factor at login.
 //!
 //! ```
 //! use sessiond_core::timeout::{Timeouts, Verdict};
@@ -48,3 +49,4 @@ pub mod session;
 pub mod time;
 pub mod timeout;
 pub mod token;
+pub mod totp;
