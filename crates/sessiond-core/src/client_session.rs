@@ -1003,6 +1003,16 @@ mod tests {
             prop_assert!(codec.open("main", "sd_main", &URL_SAFE_NO_PAD.encode(&bytes)).is_err());
         }
 
+        /// Numbers in attributes come back exactly (found by fuzzing: `22e202` moved by one bit).
+        #[test]
+        fn attribute_numbers_survive_sealing(x in any::<f64>().prop_filter("finite", |x| x.is_finite())) {
+            let codec = codec();
+            let mut s = session();
+            s.attributes.insert("n".into(), serde_json::json!(x));
+            let sealed = seal(&codec, &s);
+            prop_assert_eq!(codec.open("main", "sd_main", &sealed).unwrap(), s);
+        }
+
         #[test]
         fn random_plaintexts_never_panic_the_decoder(plain in proptest::collection::vec(any::<u8>(), 0..400)) {
             let _ = decode("main", &plain);

@@ -1,6 +1,7 @@
 //! A realm's validated policy: its cookie, its timeouts, its portal.
 
 use crate::cookie::{CookieSpec, SameSite};
+use crate::journey::JourneySettings;
 use crate::jwt::JwtSettings;
 use crate::timeout::Timeouts;
 use url::Url;
@@ -87,4 +88,6 @@ pub struct RealmPolicy {
     pub jwt: JwtSettings,
     /// Where sessions live.
     pub location: SessionLocation,
+    /// Login journeys: where their state lives, allowlisting, timeout.
+    pub journeys: JourneySettings,
 }

@@ -37,6 +37,10 @@ pub enum AuditKind {
     TokenCreated,
     /// An API token was revoked by its owner or an administrator.
     TokenRevoked,
+    /// A user's TOTP second factor was enrolled, removed, or reset by an administrator.
+    TotpChanged,
+    /// A login journey ended because an earlier `auth_id` was presented.
+    JourneyReplayed,
 }
 
 /// One event. Fields that do not apply are left out.

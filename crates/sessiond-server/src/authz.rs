@@ -163,7 +163,9 @@ async fn authorize(app: &App, parts: &Parts, protocol: Protocol) -> Response {
             }
             response
         }
-        Decision::NeedsLogin | Decision::NeedsSecondFactor => sign_in_first(realm, &original, protocol),
+        Decision::NeedsLogin => sign_in_first(realm, &original, protocol, PortalStep::Login),
+        // A signed-in session without a second factor: the portal's code form upgrades it.
+        Decision::NeedsSecondFactor => sign_in_first(realm, &original, protocol, PortalStep::SecondFactor),
         Decision::Deny => empty(StatusCode::FORBIDDEN),
     }
 }
@@ -232,10 +234,20 @@ fn failed(error: ApiError) -> Response {
     response
 }
 
-fn sign_in_first(realm: &Realm, original: &Original<'_>, protocol: Protocol) -> Response {
+/// The portal page a request that may not pass yet is sent to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortalStep {
+    /// `/login`: not signed in.
+    Login,
+    /// `/login/totp`: signed in, but the rule needs a second factor.
+    SecondFactor,
+}
+
+fn sign_in_first(realm: &Realm, original: &Original<'_>, protocol: Protocol, step: PortalStep) -> Response {
     let browser = original.method == Method::GET || original.method == Method::HEAD;
     // nginx decides itself what to do with the 401, so it always gets the portal address.
-    let location = if browser || protocol == Protocol::AuthRequest { login_location(realm, original) } else { None };
+    let location =
+        if browser || protocol == Protocol::AuthRequest { login_location(realm, original, step) } else { None };
     match (protocol, location) {
         (Protocol::ForwardAuth, Some(location)) => {
             let mut response = empty(StatusCode::FOUND);
@@ -253,11 +265,18 @@ fn sign_in_first(realm: &Realm, original: &Original<'_>, protocol: Protocol) -> 
     }
 }
 
-/// `<portal>/login?rd=<original URL>`, whether or not the portal URL ends with a slash.
-fn login_location(realm: &Realm, original: &Original<'_>) -> Option<HeaderValue> {
+/// `<portal>/login?rd=<original URL>` (or `/login/totp`), whether or not the portal URL ends
+/// with a slash.
+fn login_location(realm: &Realm, original: &Original<'_>, step: PortalStep) -> Option<HeaderValue> {
     let target = original.url().ok()?;
     let mut login = realm.policy.portal_url.clone();
-    login.path_segments_mut().ok()?.pop_if_empty().push("login");
+    {
+        let mut path = login.path_segments_mut().ok()?;
+        path.pop_if_empty().push("login");
+        if step == PortalStep::SecondFactor {
+            path.push("totp");
+        }
+    }
     login.set_fragment(None);
     login.query_pairs_mut().clear().append_pair("rd", target.as_str());
     HeaderValue::from_str(login.as_str()).ok()
@@ -395,6 +414,7 @@ mod tests {
             timeouts: sessiond_core::timeout::Timeouts::default(),
             jwt: Default::default(),
             location: Default::default(),
+            journeys: Default::default(),
         };
         Realm::new(policy, "sd_test")
     }
@@ -419,8 +439,10 @@ mod tests {
             ("https://example.com/auth/", "https://example.com/auth/login?"),
             ("https://example.com/auth/?old=1#frag", "https://example.com/auth/login?"),
         ] {
-            let location = login_location(&realm(portal), &original()).unwrap();
+            let location = login_location(&realm(portal), &original(), PortalStep::Login).unwrap();
             assert_eq!(location.to_str().unwrap(), format!("{want}{rd}"), "{portal}");
+            let second = login_location(&realm(portal), &original(), PortalStep::SecondFactor).unwrap();
+            assert_eq!(second.to_str().unwrap(), format!("{}/totp?{rd}", want.trim_end_matches('?')), "{portal}");
         }
     }
 

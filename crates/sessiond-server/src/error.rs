@@ -16,9 +16,15 @@ pub enum ApiError {
     /// Username or password wrong (or the user is disabled).
     #[error("invalid username or password")]
     InvalidCredentials,
-    /// The login step was started too long ago or its id was tampered with.
-    #[error("the login has expired; start again")]
+    /// The login was started too long ago, has ended, or its id was tampered with.
+    #[error("the login has expired or ended; start again")]
     JourneyExpired,
+    /// An `auth_id` that is no longer the current one: the login has ended.
+    #[error("this step of the login was already used; the login has ended, start again")]
+    JourneyReplayed,
+    /// A sensitive action needs a recent sign-in (`server.reauth_window`).
+    #[error("this needs a recent sign-in; enter your password again")]
+    ReauthenticationRequired,
     /// Signed in, but not allowed to do this.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -58,6 +64,8 @@ impl ApiError {
             Self::Unauthenticated(_) => "unauthenticated",
             Self::InvalidCredentials => "invalid_credentials",
             Self::JourneyExpired => "journey_expired",
+            Self::JourneyReplayed => "journey_replayed",
+            Self::ReauthenticationRequired => "reauthentication_required",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::BadRequest(_) => "bad_request",
@@ -73,7 +81,11 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthenticated(_) | Self::InvalidCredentials | Self::JourneyExpired => StatusCode::UNAUTHORIZED,
+            Self::Unauthenticated(_)
+            | Self::InvalidCredentials
+            | Self::JourneyExpired
+            | Self::JourneyReplayed
+            | Self::ReauthenticationRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,

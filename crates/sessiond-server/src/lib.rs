@@ -11,6 +11,7 @@ pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod extract;
+pub mod journeys;
 pub mod jwt;
 pub mod login;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod regulation;
 pub mod revocation;
 pub mod sessions;
 pub mod state;
+pub mod totp;
 pub mod users;
 
 mod api;

@@ -1,20 +1,28 @@
-//! Password login, shared by the JSON API and the portal: regulation, the password check, an end
-//! to whatever session came with the request, and a fresh session.
+//! The steps of a login journey, shared by the JSON API and the portal: the password (with
+//! regulation), the TOTP code for users who enrolled one, and the session made at the end.
+//!
+//! [`run_step`] takes a journey loaded by [`crate::journeys::load`] and the answer to its
+//! step, and either moves the journey on (answering the next `auth_id`) or ends it with a new
+//! session. A login ends whatever session came with the request (no fixation); a step-up ends
+//! the session it upgrades and makes a new one with the second factor in its `amr`.
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::{RequestContext, ResponseCookies, find_credential};
+use crate::journeys::{self, Journey};
 use crate::metrics::{EndKind, LoginProvider, LoginResult};
 use crate::regulation::Banned;
 use crate::sessions::{self, Credential, NewSession};
 use crate::state::App;
-use crate::users::PasswordCheck;
+use crate::totp::{self, TotpCheckError};
+use crate::users::{PasswordCheck, User};
 use axum::http::HeaderMap;
+use sessiond_core::journey::{Purpose, Step};
 use sessiond_core::session::{SessionRecord, amr};
 use std::collections::BTreeMap;
 use tracing::{info, warn};
 
-/// What a person typed.
+/// What a person typed at the password step.
 pub struct Credentials {
     /// User name.
     pub username: String,
@@ -30,6 +38,34 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// The answer to a journey's step.
+#[derive(Debug)]
+pub enum Answer {
+    /// User name and password.
+    Password(Credentials),
+    /// A TOTP code.
+    Totp(String),
+}
+
+/// Where a step left the journey.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The journey goes on: the `auth_id` of the next step, and the step.
+    Next {
+        /// The `auth_id` to present next.
+        auth_id: String,
+        /// What the next step asks for.
+        step: Step,
+    },
+    /// The journey ended with a new session.
+    Done {
+        /// Its credential.
+        credential: Credential,
+        /// The session.
+        record: Box<SessionRecord>,
+    },
+}
+
 /// The audit fields of a login attempt.
 fn attempt<'a>(ctx: &'a RequestContext, user: &'a str) -> AuditEvent<'a> {
     AuditEvent {
@@ -41,32 +77,54 @@ fn attempt<'a>(ctx: &'a RequestContext, user: &'a str) -> AuditEvent<'a> {
     }
 }
 
-/// Checks `credentials` and, when they are right, creates a session with a fresh token (its cookie
-/// queued in `cookies`). A session presented with the request is ended first, so a planted
-/// session can never become a signed-in one.
-///
-/// # Errors
-/// `too_many_attempts` while a ban is in force (the password is not even checked),
-/// `invalid_credentials` for a wrong password or an unknown or disabled user, and store errors.
-pub async fn password_login(
-    app: &App,
-    ctx: &RequestContext,
-    headers: &HeaderMap,
-    cookies: &ResponseCookies,
-    credentials: Credentials,
-) -> Result<(Credential, SessionRecord), ApiError> {
-    let realm = &ctx.realm;
+/// Refuses the attempt while a ban of `user` or the address is in force.
+fn check_ban(app: &App, ctx: &RequestContext, user: &str, provider: LoginProvider) -> Result<(), ApiError> {
     let now = app.clock.now();
-    if let Err(banned) = app.regulator.check(&credentials.username, ctx.ip.as_deref(), now) {
-        warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "login refused: too many failures");
-        app.audit(
-            AuditKind::LoginFailed,
-            &AuditEvent { reason: Some("too_many_attempts"), ..attempt(ctx, &credentials.username) },
-        );
-        app.metrics.login(LoginProvider::Password, LoginResult::Banned);
+    if let Err(banned) = app.regulator.check(user, ctx.ip.as_deref(), now) {
+        warn!(user = %user, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "login refused: too many failures");
+        app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some("too_many_attempts"), ..attempt(ctx, user) });
+        app.metrics.login(provider, LoginResult::Banned);
         return Err(ApiError::TooManyAttempts);
     }
+    Ok(())
+}
 
+/// Records a wrong answer: audit, metrics, regulation (which may ban), and the journey's count.
+async fn wrong_answer(
+    app: &App,
+    ctx: &RequestContext,
+    journey: Option<&Journey>,
+    user: &str,
+    provider: LoginProvider,
+    reason: &'static str,
+) -> ApiError {
+    info!(user = %user, realm = %ctx.realm.name(), ip = ctx.ip.as_deref().unwrap_or("-"), reason, "login step failed");
+    app.audit(AuditKind::LoginFailed, &AuditEvent { reason: Some(reason), ..attempt(ctx, user) });
+    app.metrics.login(provider, LoginResult::InvalidCredentials);
+    for banned in app.regulator.failed(user, ctx.ip.as_deref(), app.clock.now()) {
+        warn!(user = %user, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "banned after repeated login failures");
+        let on = match banned {
+            Banned::User => "user",
+            Banned::Address => "address",
+        };
+        app.audit(AuditKind::Banned, &AuditEvent { reason: Some(on), ..attempt(ctx, user) });
+        app.metrics.banned(banned);
+    }
+    let Some(journey) = journey else { return ApiError::InvalidCredentials };
+    match journeys::fail(app, &ctx.realm, journey).await {
+        Ok(_) => ApiError::InvalidCredentials,
+        Err(e) => e,
+    }
+}
+
+/// Checks the password of `credentials`, under regulation.
+async fn check_password(
+    app: &App,
+    ctx: &RequestContext,
+    journey: Option<&Journey>,
+    credentials: Credentials,
+) -> Result<User, ApiError> {
+    check_ban(app, ctx, &credentials.username, LoginProvider::Password)?;
     let permit = app.hashing.acquire().await.map_err(ApiError::internal)?;
     let users = app.users.clone();
     let username = credentials.username.clone();
@@ -74,32 +132,169 @@ pub async fn password_login(
         .await
         .map_err(ApiError::internal)?;
     drop(permit);
-    let user = match check {
-        PasswordCheck::Valid(user) => user,
+    match check {
+        PasswordCheck::Valid(user) => Ok(user),
         PasswordCheck::Invalid => {
-            info!(user = %credentials.username, realm = %realm.name(), ip = ctx.ip.as_deref().unwrap_or("-"), "login failed");
-            app.audit(
-                AuditKind::LoginFailed,
-                &AuditEvent { reason: Some("invalid_credentials"), ..attempt(ctx, &credentials.username) },
-            );
-            app.metrics.login(LoginProvider::Password, LoginResult::InvalidCredentials);
-            for banned in app.regulator.failed(&credentials.username, ctx.ip.as_deref(), now) {
-                warn!(user = %credentials.username, ip = ctx.ip.as_deref().unwrap_or("-"), on = ?banned, "banned after repeated login failures");
-                let reason = match banned {
-                    Banned::User => "user",
-                    Banned::Address => "address",
-                };
-                app.audit(
-                    AuditKind::Banned,
-                    &AuditEvent { reason: Some(reason), ..attempt(ctx, &credentials.username) },
-                );
-                app.metrics.banned(banned);
-            }
-            return Err(ApiError::InvalidCredentials);
+            Err(wrong_answer(app, ctx, journey, &credentials.username, LoginProvider::Password, "invalid_credentials")
+                .await)
         }
-    };
-    app.regulator.succeeded(&user.name);
+    }
+}
 
+/// Lets a sensitive action of `session` go ahead: its sign-in is recent (within
+/// `server.reauth_window`), or `password` is the user's password (checked under regulation, like
+/// a login).
+///
+/// # Errors
+/// `reauthentication_required` when the sign-in is old and no password came;
+/// `invalid_credentials`, `too_many_attempts` for a password refused.
+pub async fn require_recent_sign_in(
+    app: &App,
+    ctx: &RequestContext,
+    session: &SessionRecord,
+    password: Option<String>,
+) -> Result<(), ApiError> {
+    let now = app.clock.now();
+    let recent = session.created_at + app.settings.reauth_window >= now;
+    match password {
+        None if recent => Ok(()),
+        None => Err(ApiError::ReauthenticationRequired),
+        Some(password) => {
+            let credentials = Credentials { username: session.user.clone(), password, remember_me: false };
+            check_password(app, ctx, None, credentials).await.map(|_| app.regulator.succeeded(&session.user))
+        }
+    }
+}
+
+/// Checks a TOTP code of the journey's user, under regulation.
+async fn check_code(
+    app: &App,
+    ctx: &RequestContext,
+    journey: &Journey,
+    user: &str,
+    code: &str,
+) -> Result<(), ApiError> {
+    check_ban(app, ctx, user, LoginProvider::Totp)?;
+    match totp::check(&app.store, &app.totp_sealer, user, code, app.clock.now()).await {
+        Ok(()) => Ok(()),
+        Err(TotpCheckError::Invalid) => {
+            Err(wrong_answer(app, ctx, Some(journey), user, LoginProvider::Totp, "invalid_totp").await)
+        }
+        Err(TotpCheckError::Replayed) => {
+            Err(wrong_answer(app, ctx, Some(journey), user, LoginProvider::Totp, "totp_replayed").await)
+        }
+        // The factor went away during the journey (an administrator reset it): start again.
+        Err(TotpCheckError::NotEnrolled) => {
+            journeys::end(app, journey).await?;
+            Err(ApiError::JourneyExpired)
+        }
+        Err(TotpCheckError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Runs the step `journey` waits for with `answer`.
+///
+/// # Errors
+/// `bad_request` for an answer to another step; `invalid_credentials` for a wrong password or
+/// code (the journey ends after three); `too_many_attempts` under a ban; `journey_replayed`
+/// when another request moved the journey on first; `journey_expired` when the user can no
+/// longer finish it; `unauthenticated` for a step-up whose session ended; store errors.
+pub async fn run_step(
+    app: &App,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    cookies: &ResponseCookies,
+    journey: Journey,
+    answer: Answer,
+) -> Result<Outcome, ApiError> {
+    let realm = &ctx.realm;
+    let now = app.clock.now();
+    match (journey.state.step, answer) {
+        (Step::Password, Answer::Password(credentials)) if journey.state.purpose == Purpose::Login => {
+            let remember_me = credentials.remember_me;
+            let user = check_password(app, ctx, Some(&journey), credentials).await?;
+            app.regulator.succeeded(&user.name);
+            if totp::is_enrolled(&app.store, &user.name, now).await? {
+                let mut next = journey.state.advanced(Step::Totp);
+                next.user = Some(user.name.clone());
+                next.remember_me = remember_me;
+                next.amr = vec![amr::PASSWORD.to_owned()];
+                let auth_id = journeys::advance(app, realm, journey, next).await?;
+                return Ok(Outcome::Next { auth_id, step: Step::Totp });
+            }
+            journeys::finish(app, realm, &journey).await?;
+            let (credential, record) =
+                open_session(app, ctx, headers, cookies, &user, vec![amr::PASSWORD.to_owned()], remember_me).await?;
+            Ok(Outcome::Done { credential, record: Box::new(record) })
+        }
+        (Step::Totp, Answer::Totp(code)) => {
+            let name = journey.state.user.clone().ok_or(ApiError::JourneyExpired)?;
+            check_code(app, ctx, &journey, &name, &code).await?;
+            app.regulator.succeeded(&name);
+            app.metrics.login(LoginProvider::Totp, LoginResult::Success);
+            let Some(user) = app.users.snapshot().get(&name).filter(|u| !u.disabled) else {
+                journeys::end(app, &journey).await?;
+                return Err(ApiError::InvalidCredentials);
+            };
+            let mut methods = journey.state.amr.clone();
+            if !methods.iter().any(|m| m == amr::OTP) {
+                methods.push(amr::OTP.to_owned());
+            }
+            if journey.state.purpose == Purpose::StepUp {
+                check_upgraded_session(app, ctx, headers, &journey).await?;
+            }
+            journeys::finish(app, realm, &journey).await?;
+            let (credential, record) =
+                open_session(app, ctx, headers, cookies, &user, methods, journey.state.remember_me).await?;
+            Ok(Outcome::Done { credential, record: Box::new(record) })
+        }
+        (step, _) => Err(ApiError::BadRequest(format!("this step of the login asks for {}", step_words(step)))),
+    }
+}
+
+fn step_words(step: Step) -> &'static str {
+    match step {
+        Step::Password => "the username and password",
+        Step::Totp => "a code from the authenticator app (callback totp)",
+    }
+}
+
+/// A step-up ends in a new session only while the session it upgrades is still the one
+/// presented, and alive.
+async fn check_upgraded_session(
+    app: &App,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    journey: &Journey,
+) -> Result<(), ApiError> {
+    let realm = &ctx.realm;
+    let presented = find_credential(app, headers, realm)?.map(|(credential, _)| credential);
+    let live = match &presented {
+        Some(credential) => sessions::verify(app, realm, credential, false, &ResponseCookies::default(), false)
+            .await
+            .ok()
+            .filter(|s| Some(&s.id) == journey.state.upgrades.as_ref() && Some(&s.user) == journey.state.user.as_ref()),
+        None => None,
+    };
+    if live.is_none() {
+        journeys::end(app, journey).await?;
+        return Err(ApiError::Unauthenticated("the session this second factor was for has ended; sign in again"));
+    }
+    Ok(())
+}
+
+/// Ends the session the request came with, if any, and creates a new one for `user` (its
+/// cookie queued in `cookies`).
+async fn open_session(
+    app: &App,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    cookies: &ResponseCookies,
+    user: &User,
+    methods: Vec<String>,
+    remember_me: bool,
+) -> Result<(Credential, SessionRecord), ApiError> {
+    let realm = &ctx.realm;
     // No fixation: whatever session the client came with ends here.
     if let Ok(Some((presented, _))) = find_credential(app, headers, realm) {
         if let Some(old) = sessions::end_presented(app, realm, &presented).await? {
@@ -109,21 +304,21 @@ pub async fn password_login(
         }
     }
     let new = NewSession {
-        user: &user,
-        amr: vec![amr::PASSWORD.to_owned()],
-        remember_me: credentials.remember_me,
+        user,
+        amr: methods,
+        remember_me,
         ip: ctx.ip.clone(),
         user_agent: ctx.user_agent.clone(),
         attributes: BTreeMap::new(),
     };
-    let (token, record) = sessions::create(app, realm, new, now, cookies).await?;
+    let (credential, record) = sessions::create(app, realm, new, app.clock.now(), cookies).await?;
     app.metrics.login(LoginProvider::Password, LoginResult::Success);
     app.audit(
         AuditKind::LoginSucceeded,
         &AuditEvent { session_id: Some(record.id.as_str()), ..attempt(ctx, &record.user) },
     );
-    if credentials.remember_me && !record.remember_me {
+    if remember_me && !record.remember_me {
         warn!(realm = %realm.name(), "remember me asked for but turned off in this realm");
     }
-    Ok((token, record))
+    Ok((credential, record))
 }

@@ -200,14 +200,17 @@ impl LoginResult {
 pub enum LoginProvider {
     /// User name and password from the users file.
     Password,
+    /// A TOTP code, the second step of a login or a step-up.
+    Totp,
 }
 
 impl LoginProvider {
-    const ALL: [Self; 1] = [Self::Password];
+    const ALL: [Self; 2] = [Self::Password, Self::Totp];
 
     fn label(self) -> &'static str {
         match self {
             Self::Password => "password",
+            Self::Totp => "totp",
         }
     }
 }

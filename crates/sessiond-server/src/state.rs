@@ -3,7 +3,7 @@
 use crate::clock::Clock;
 use crate::users::Users;
 use sessiond_core::cookie::CookieSpec;
-use sessiond_core::journey::JourneyTickets;
+use sessiond_core::journey::JourneyCodec;
 use sessiond_core::realm::RealmPolicy;
 use sessiond_core::redirect::RedirectPolicy;
 use sessiond_core::time::Timestamp;
@@ -12,6 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use url::Url;
+
+/// `server.reauth_window` by default.
+pub const DEFAULT_REAUTH_WINDOW: Duration = Duration::from_secs(300);
 
 /// Server-wide settings (the `server` section of the configuration).
 #[derive(Clone, Debug)]
@@ -24,8 +27,9 @@ pub struct ServerSettings {
     pub admin_group: String,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
-    /// How long a login journey may take.
-    pub journey_timeout: Duration,
+    /// How recent an authentication must be for sensitive actions (`server.reauth_window`):
+    /// changing the second factor, signing out every other session.
+    pub reauth_window: Duration,
     /// Brute-force regulation of logins.
     pub regulation: sessiond_core::regulation::RegulationPolicy,
     /// Peers whose forwarding headers (`X-Forwarded-*`, `X-Original-*`) are believed.
@@ -82,8 +86,10 @@ pub struct AppInner {
     pub users: Arc<Users>,
     /// Server-wide settings.
     pub settings: ServerSettings,
-    /// Issues and checks login `auth_id`s.
-    pub tickets: JourneyTickets,
+    /// Seals the state of client-side journeys into their `auth_id`.
+    pub journey_codec: JourneyCodec,
+    /// Seals users' TOTP secrets at rest.
+    pub totp_sealer: sessiond_core::keys::Sealer,
     /// Signs the portal's CSRF tokens.
     pub csrf: sessiond_core::keys::DerivedKey,
     /// Bounds concurrent password hashing (each check takes tens of MiB and a core).
@@ -160,7 +166,8 @@ impl App {
             clock,
             realms: arc_swap::ArcSwap::from_pointee(realms),
             users,
-            tickets: JourneyTickets::new(secret),
+            journey_codec: JourneyCodec::new(secret, previous_secret),
+            totp_sealer: sessiond_core::keys::Sealer::new("sessiond totp secret v1", secret, previous_secret),
             csrf: sessiond_core::keys::DerivedKey::derive(secret, "sessiond csrf v1"),
             hashing: Semaphore::new(permits),
             regulator: crate::regulation::Regulator::new(settings.regulation),

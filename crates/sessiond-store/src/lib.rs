@@ -105,12 +105,15 @@ pub enum EntryKind {
     NotBefore,
     /// The state of a login journey in progress.
     Journey,
+    /// A user's TOTP secret (sealed) and the counter of the last code used, or a pending
+    /// enrollment.
+    Totp,
 }
 
 impl EntryKind {
     /// Every kind, for backends that keep one index per kind.
-    pub const ALL: [EntryKind; 5] =
-        [Self::SigningKeys, Self::ApiToken, Self::RevokedSession, Self::NotBefore, Self::Journey];
+    pub const ALL: [EntryKind; 6] =
+        [Self::SigningKeys, Self::ApiToken, Self::RevokedSession, Self::NotBefore, Self::Journey, Self::Totp];
 
     /// A short, stable name for key names and tables; never changes once written.
     pub fn tag(self) -> &'static str {
@@ -120,6 +123,7 @@ impl EntryKind {
             Self::RevokedSession => "revoked",
             Self::NotBefore => "not-before",
             Self::Journey => "journey",
+            Self::Totp => "totp",
         }
     }
 }

@@ -1,24 +1,32 @@
-//! `POST /api/v1/authenticate`: the login journey over JSON.
+//! `POST /api/v1/authenticate`: login journeys over JSON.
+//!
+//! An empty body starts a journey and answers its first step (`auth_id` and the callbacks to
+//! fill); posting the `auth_id` with the filled callbacks runs that step, which answers the next
+//! one or, at the end, the new session. `?journey=step_up` starts a second-factor journey for
+//! the session presented with the request. The `auth_id` also travels in the `<name>_authn`
+//! cookie (set with every step, deleted when the journey ends), so a browser's script need not
+//! keep it. See `crate::journeys` for where the state lives and how replays are refused.
 
 use super::openapi::ErrorBody;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, RequestContext, ResponseCookies};
-use crate::login::{self, Credentials};
-use crate::sessions::SessionView;
-use crate::state::App;
+use crate::extract::{JsonBody, RequestContext, ResponseCookies, find_credential};
+use crate::journeys;
+use crate::login::{self, Answer, Credentials, Outcome};
+use crate::sessions::{self, SessionView};
+use crate::state::{App, Realm};
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
-use sessiond_core::journey::{CallbackKind, password_step};
+use sessiond_core::journey::{CallbackKind, Purpose, Step};
 use sessiond_core::realm::HttpOnlyMode;
 
 /// Longest user name accepted.
 const MAX_USERNAME: usize = 256;
 /// Longest password accepted (argon2 hashes anything, but nobody types more).
 const MAX_PASSWORD: usize = 1024;
-/// Journeys this server runs.
-const JOURNEYS: [&str; 2] = ["login", "password"];
+/// Longest TOTP code looked at (six digits; a little room for a clear error).
+const MAX_CODE: usize = 16;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -59,15 +67,23 @@ pub(crate) enum AuthenticateResponse {
     },
 }
 
-fn read_callbacks(callbacks: Vec<CallbackIn>) -> Result<Credentials, ApiError> {
-    let mut username = None;
-    let mut password = None;
-    let mut remember_me = None;
+/// The filled callbacks, by type; each at most once.
+#[derive(Default)]
+struct Filled {
+    username: Option<serde_json::Value>,
+    password: Option<serde_json::Value>,
+    remember_me: Option<serde_json::Value>,
+    totp: Option<serde_json::Value>,
+}
+
+fn fill(callbacks: Vec<CallbackIn>) -> Result<Filled, ApiError> {
+    let mut filled = Filled::default();
     for cb in callbacks {
         let slot = match cb.kind.as_str() {
-            "username" => &mut username,
-            "password" => &mut password,
-            "remember_me" => &mut remember_me,
+            "username" => &mut filled.username,
+            "password" => &mut filled.password,
+            "remember_me" => &mut filled.remember_me,
+            "totp" => &mut filled.totp,
             _ => return Err(ApiError::BadRequest("unknown callback type".into())),
         };
         if slot.is_some() {
@@ -75,33 +91,59 @@ fn read_callbacks(callbacks: Vec<CallbackIn>) -> Result<Credentials, ApiError> {
         }
         *slot = Some(cb.value.unwrap_or(serde_json::Value::Null));
     }
-    let text = |v: Option<serde_json::Value>, name: &str, max: usize| match v {
+    Ok(filled)
+}
+
+fn text(v: Option<serde_json::Value>, name: &str, max: usize) -> Result<String, ApiError> {
+    match v {
         Some(serde_json::Value::String(s)) if !s.is_empty() && s.len() <= max => Ok(s),
         Some(serde_json::Value::String(s)) if s.len() > max => Err(ApiError::BadRequest(format!("{name} is too long"))),
         Some(serde_json::Value::String(_)) | Some(serde_json::Value::Null) | None => {
             Err(ApiError::BadRequest(format!("callback {name} needs a value")))
         }
         Some(_) => Err(ApiError::BadRequest(format!("callback {name} must be a string"))),
-    };
-    let remember_me = match remember_me {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Bool(b)) => b,
-        Some(_) => return Err(ApiError::BadRequest("callback remember_me must be true or false".into())),
-    };
-    Ok(Credentials {
-        username: text(username, "username", MAX_USERNAME)?,
-        password: text(password, "password", MAX_PASSWORD)?,
-        remember_me,
-    })
+    }
 }
 
-fn requested_journey(query: Option<&str>) -> Result<(), ApiError> {
-    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if key == "journey" && !JOURNEYS.contains(&value.as_ref()) {
-            return Err(ApiError::BadRequest("unknown journey".into()));
+/// The answer the callbacks give to `step`; callbacks of another step are refused.
+fn read_answer(step: Step, filled: Filled) -> Result<Answer, ApiError> {
+    match step {
+        Step::Password => {
+            if filled.totp.is_some() {
+                return Err(ApiError::BadRequest("this step asks for username and password, not totp".into()));
+            }
+            let remember_me = match filled.remember_me {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::Bool(b)) => b,
+                Some(_) => return Err(ApiError::BadRequest("callback remember_me must be true or false".into())),
+            };
+            Ok(Answer::Password(Credentials {
+                username: text(filled.username, "username", MAX_USERNAME)?,
+                password: text(filled.password, "password", MAX_PASSWORD)?,
+                remember_me,
+            }))
+        }
+        Step::Totp => {
+            if filled.username.is_some() || filled.password.is_some() || filled.remember_me.is_some() {
+                return Err(ApiError::BadRequest("this step asks for a totp code only".into()));
+            }
+            Ok(Answer::Totp(text(filled.totp, "totp", MAX_CODE)?))
         }
     }
-    Ok(())
+}
+
+fn requested_journey(query: Option<&str>) -> Result<Purpose, ApiError> {
+    let mut purpose = Purpose::Login;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if key == "journey" {
+            purpose = match value.as_ref() {
+                "login" | "password" => Purpose::Login,
+                "step_up" => Purpose::StepUp,
+                _ => return Err(ApiError::BadRequest("unknown journey".into())),
+            };
+        }
+    }
+    Ok(purpose)
 }
 
 /// Whether the request comes from a browser's script (fetch metadata or an Origin header), whose
@@ -110,16 +152,46 @@ fn from_browser(headers: &HeaderMap) -> bool {
     headers.contains_key("sec-fetch-mode") || headers.contains_key(axum::http::header::ORIGIN)
 }
 
-/// `POST /api/v1/authenticate[?journey=login]`: starts a login (empty body) or completes it
-/// (`auth_id` with filled callbacks, or the callbacks alone). Callers: anyone.
+fn step_answer(realm: &Realm, cookies: &ResponseCookies, auth_id: String, step: Step) -> AuthenticateResponse {
+    journeys::set_authn_cookie(cookies, realm, &auth_id);
+    let callbacks = step
+        .callbacks(realm.policy.timeouts.remember_me.is_some())
+        .into_iter()
+        .map(|kind| CallbackOut { kind })
+        .collect();
+    AuthenticateResponse::Step { auth_id, callbacks }
+}
+
+/// Starts a step-up journey for the session presented with the request: the user must have a
+/// TOTP, and the session must still be live.
+async fn start_step_up(app: &App, ctx: &RequestContext, headers: &HeaderMap) -> Result<String, ApiError> {
+    let realm = &ctx.realm;
+    let (credential, _) = find_credential(app, headers, realm)?.ok_or(ApiError::Unauthenticated("not signed in"))?;
+    let session = sessions::verify(app, realm, &credential, false, &ResponseCookies::default(), false).await?;
+    let now = app.clock.now();
+    if !crate::totp::is_enrolled(&app.store, &session.user, now).await? {
+        return Err(ApiError::Forbidden("no second factor enrolled: enroll a TOTP first (POST /api/v1/totp/enroll)"));
+    }
+    let mut state = journeys::new_state(realm, Purpose::StepUp, Step::Totp, now);
+    state.user = Some(session.user.clone());
+    state.amr = session.amr.clone();
+    state.remember_me = session.remember_me;
+    state.upgrades = Some(session.id.clone());
+    journeys::start(app, realm, state).await
+}
+
+/// `POST /api/v1/authenticate[?journey=login|step_up]`: starts a journey (empty body), runs
+/// its current step (`auth_id` and filled callbacks), or, for a login, runs the password step
+/// of a new journey at once (the callbacks alone). Callers: anyone; `step_up` needs a session.
 ///
 /// On success a new session is created with a fresh token; a session token presented with the
 /// request is ended first, so a planted token can never become a signed-in session.
 #[utoipa::path(post, path = "/api/v1/authenticate", tag = "login",
-    params(("journey" = Option<String>, Query, description = "the journey to run: `login` (the default)")),
-    request_body(content = AuthenticateRequest, description = "empty to start; `auth_id` and filled callbacks to finish"),
+    params(("journey" = Option<String>, Query, description = "the journey to start: `login` (the default) or `step_up` (a TOTP code for the presented session)")),
+    request_body(content = AuthenticateRequest, description = "empty to start; `auth_id` and filled callbacks to run a step"),
     responses((status = 200, body = AuthenticateResponse, description = "the next step, or the new session"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "invalid_credentials, journey_expired"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "invalid_credentials, journey_expired, journey_replayed, unauthenticated"),
+        (status = 403, body = ErrorBody, description = "step_up without an enrolled TOTP"),
         (status = 429, body = ErrorBody, description = "too_many_attempts"), (status = 503, body = ErrorBody)))]
 pub(crate) async fn authenticate(
     State(app): State<App>,
@@ -129,31 +201,55 @@ pub(crate) async fn authenticate(
     RawQuery(query): RawQuery,
     JsonBody(request): JsonBody<AuthenticateRequest>,
 ) -> Result<Json<AuthenticateResponse>, ApiError> {
-    requested_journey(query.as_deref())?;
+    let purpose = requested_journey(query.as_deref())?;
     let realm = &ctx.realm;
     let now = app.clock.now();
-    if let Some(auth_id) = &request.auth_id {
-        app.tickets.check(realm.name(), auth_id, now).map_err(|_| ApiError::JourneyExpired)?;
-    }
-    let callbacks = match request.callbacks {
-        Some(c) if !c.is_empty() => c,
-        _ if request.auth_id.is_some() => return Err(ApiError::BadRequest("callbacks are required".into())),
-        _ => {
-            let auth_id = app.tickets.issue(realm.name(), now, app.settings.journey_timeout);
-            let callbacks = password_step(realm.policy.timeouts.remember_me.is_some())
-                .into_iter()
-                .map(|kind| CallbackOut { kind })
-                .collect();
-            return Ok(Json(AuthenticateResponse::Step { auth_id, callbacks }));
+    let callbacks = request.callbacks.filter(|c| !c.is_empty());
+    let auth_id = request
+        .auth_id
+        .or_else(|| callbacks.as_ref().and(journeys::presented_auth_id(&headers, realm).map(str::to_owned)));
+    let (journey, callbacks) = match (auth_id, callbacks) {
+        (None, None) => {
+            let (auth_id, step) = match purpose {
+                Purpose::Login => (
+                    journeys::start(&app, realm, journeys::new_state(realm, purpose, Step::Password, now)).await?,
+                    Step::Password,
+                ),
+                Purpose::StepUp => (start_step_up(&app, &ctx, &headers).await?, Step::Totp),
+            };
+            return Ok(Json(step_answer(realm, &cookies, auth_id, step)));
+        }
+        (Some(_), None) => return Err(ApiError::BadRequest("callbacks are required".into())),
+        (None, Some(callbacks)) if purpose == Purpose::Login => {
+            (journeys::ephemeral(journeys::new_state(realm, purpose, Step::Password, now)), callbacks)
+        }
+        (None, Some(_)) => return Err(ApiError::BadRequest("auth_id is required".into())),
+        (Some(auth_id), Some(callbacks)) => match journeys::load(&app, realm, &auth_id, now).await {
+            Ok(journey) => (journey, callbacks),
+            Err(e) => {
+                journeys::delete_authn_cookie(&cookies, realm);
+                return Err(e);
+            }
+        },
+    };
+    let answer = read_answer(journey.state.step, fill(callbacks)?)?;
+    let outcome = login::run_step(&app, &ctx, &headers, &cookies, journey, answer).await;
+    let (credential, record) = match outcome {
+        Ok(Outcome::Next { auth_id, step }) => return Ok(Json(step_answer(realm, &cookies, auth_id, step))),
+        Ok(Outcome::Done { credential, record }) => (credential, record),
+        Err(e) => {
+            if matches!(e, ApiError::JourneyExpired | ApiError::JourneyReplayed | ApiError::Unauthenticated(_)) {
+                journeys::delete_authn_cookie(&cookies, realm);
+            }
+            return Err(e);
         }
     };
-    let credentials = read_callbacks(callbacks)?;
-    let (token, record) = login::password_login(&app, &ctx, &headers, &cookies, credentials).await?;
+    journeys::delete_authn_cookie(&cookies, realm);
     let session_jwt = crate::jwt::issue_and_set(&app, realm, &record, &cookies).await?;
     let hide_token = realm.policy.cookie.http_only != HttpOnlyMode::Off && from_browser(&headers);
     Ok(Json(AuthenticateResponse::Done {
         session: Box::new(SessionView::new(&app, &record, true)),
-        session_token: (!hide_token).then(|| token.expose()),
+        session_token: (!hide_token).then(|| credential.expose()),
         session_jwt: session_jwt.filter(|_| !hide_token),
     }))
 }
@@ -166,32 +262,46 @@ mod tests {
         CallbackIn { kind: kind.into(), value: Some(value) }
     }
 
+    fn password(callbacks: Vec<CallbackIn>) -> Result<Answer, ApiError> {
+        read_answer(Step::Password, fill(callbacks)?)
+    }
+
     #[test]
     fn callbacks_are_read_strictly() {
-        let ok = read_callbacks(vec![cb("username", "alice".into()), cb("password", "pw".into())]).unwrap();
+        let Answer::Password(ok) = password(vec![cb("username", "alice".into()), cb("password", "pw".into())]).unwrap()
+        else {
+            panic!("a password answer")
+        };
         assert_eq!((ok.username.as_str(), ok.remember_me), ("alice", false));
-        assert!(read_callbacks(vec![cb("username", "alice".into())]).is_err(), "password missing");
-        assert!(read_callbacks(vec![cb("username", 5.into()), cb("password", "pw".into())]).is_err());
+        assert!(password(vec![cb("username", "alice".into())]).is_err(), "password missing");
+        assert!(password(vec![cb("username", 5.into()), cb("password", "pw".into())]).is_err());
         assert!(
-            read_callbacks(vec![cb("username", "a".into()), cb("username", "b".into()), cb("password", "p".into())])
+            password(vec![cb("username", "a".into()), cb("username", "b".into()), cb("password", "p".into())]).is_err()
+        );
+        assert!(
+            password(vec![cb("username", "a".into()), cb("password", "p".into()), cb("remember_me", "yes".into())])
                 .is_err()
         );
-        assert!(
-            read_callbacks(vec![
-                cb("username", "a".into()),
-                cb("password", "p".into()),
-                cb("remember_me", "yes".into())
-            ])
-            .is_err()
-        );
-        assert!(read_callbacks(vec![cb("username", "a".repeat(257).into()), cb("password", "p".into())]).is_err());
-        assert!(read_callbacks(vec![cb("totp", "1".into())]).is_err());
+        assert!(password(vec![cb("username", "a".repeat(257).into()), cb("password", "p".into())]).is_err());
+        assert!(password(vec![cb("totp", "123456".into())]).is_err(), "a code is no answer to the password step");
+        assert!(password(vec![cb("otp", "1".into())]).is_err(), "unknown type");
+    }
+
+    #[test]
+    fn the_totp_step_takes_a_code_alone() {
+        let totp = |callbacks| read_answer(Step::Totp, fill(callbacks)?);
+        assert!(matches!(totp(vec![cb("totp", "123456".into())]), Ok(Answer::Totp(c)) if c == "123456"));
+        assert!(totp(vec![cb("totp", 123456.into())]).is_err(), "a string");
+        assert!(totp(vec![cb("totp", "1".repeat(17).into())]).is_err());
+        assert!(totp(vec![cb("totp", "123456".into()), cb("password", "pw".into())]).is_err());
+        assert!(totp(vec![]).is_err());
     }
 
     #[test]
     fn only_known_journeys_start() {
-        assert!(requested_journey(None).is_ok());
-        assert!(requested_journey(Some("journey=login")).is_ok());
+        assert_eq!(requested_journey(None).unwrap(), Purpose::Login);
+        assert_eq!(requested_journey(Some("journey=login")).unwrap(), Purpose::Login);
+        assert_eq!(requested_journey(Some("journey=step_up")).unwrap(), Purpose::StepUp);
         assert!(requested_journey(Some("journey=admin")).is_err());
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod openapi;
 mod realms;
 mod sessions;
 mod tokens;
+pub(crate) mod totp;
 
 use crate::error::ApiError;
 use crate::extract::attach_cookies;
@@ -25,6 +26,9 @@ pub(crate) fn router() -> Router<App> {
         .route("/api/v1/realms/{realm}/cookie-name", put(realms::set_cookie_name).delete(realms::reset_cookie_name))
         .route("/api/v1/tokens", get(tokens::list_tokens).post(tokens::create_token))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke_token))
+        .route("/api/v1/totp", get(totp::totp_status).delete(totp::remove))
+        .route("/api/v1/totp/enroll", post(totp::enroll))
+        .route("/api/v1/totp/confirm", post(totp::confirm))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(attach_cookies))
 }

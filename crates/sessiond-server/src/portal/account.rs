@@ -3,6 +3,7 @@
 use super::csrf::{self, Purpose};
 use super::{Flash, PageError, SignedIn, flash, live_sessions, render, see_other};
 use crate::audit::{AuditEvent, AuditKind};
+use crate::error::ApiError;
 use crate::extract::{Caller, RequestContext, ResponseCookies};
 use crate::metrics::EndKind;
 use crate::state::App;
@@ -123,6 +124,17 @@ struct AccountPage {
     is_admin: bool,
     /// The realm keeps sessions in cookies: the others exist, but only this one is known.
     in_cookies: bool,
+    /// The sign-in is older than `server.reauth_window`: sensitive forms ask for the password.
+    needs_password: bool,
+    /// The visitor has a second factor.
+    totp_enrolled: bool,
+    /// This session was made with the second factor.
+    with_second_factor: bool,
+}
+
+/// Whether the session's sign-in is older than `server.reauth_window`.
+pub(super) fn needs_password(app: &App, session: &sessiond_core::session::SessionRecord) -> bool {
+    session.created_at + app.settings.reauth_window < app.clock.now()
 }
 
 /// The CSRF token of a signed-in visitor's forms.
@@ -168,6 +180,9 @@ pub(super) async fn account_page(
         csrf: session_csrf(&app, &caller),
         is_admin: caller.is_admin,
         in_cookies: caller.realm.policy.location == sessiond_core::realm::SessionLocation::Client,
+        needs_password: needs_password(&app, session),
+        totp_enrolled: crate::totp::is_enrolled(&app.store, &session.user, now).await?,
+        with_second_factor: session.amr.iter().any(|m| m == sessiond_core::session::amr::OTP),
     };
     Ok(render(&app, &caller.realm, &page))
 }
@@ -177,6 +192,39 @@ pub(super) async fn account_page(
 pub(super) struct CsrfForm {
     #[serde(default)]
     pub(super) csrf: String,
+}
+
+/// A sensitive form: the CSRF token, and the password when the sign-in is not recent.
+#[derive(Deserialize)]
+pub(super) struct ConfirmedForm {
+    #[serde(default)]
+    pub(super) csrf: String,
+    pub(super) password: Option<String>,
+}
+
+/// Lets a sensitive form go ahead (see [`crate::login::require_recent_sign_in`]); otherwise
+/// answers where to send the visitor, with the flash that says why.
+pub(super) async fn confirm_sensitive(
+    app: &App,
+    ctx: &RequestContext,
+    caller: &Caller,
+    cookies: &ResponseCookies,
+    password: Option<String>,
+    back_to: &str,
+) -> Result<Option<Response>, PageError> {
+    let password = password.filter(|p| !p.is_empty());
+    match crate::login::require_recent_sign_in(app, ctx, &caller.session, password).await {
+        Ok(()) => Ok(None),
+        Err(ApiError::ReauthenticationRequired | ApiError::InvalidCredentials) => {
+            flash::set(cookies, &caller.realm, Flash::WrongPassword);
+            Ok(Some(see_other(back_to)))
+        }
+        Err(ApiError::TooManyAttempts) => {
+            flash::set(cookies, &caller.realm, Flash::TooManyAttempts);
+            Ok(Some(see_other(back_to)))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /sessions/{id}/revoke` (CSRF): ends one of the visitor's own sessions; ending the
@@ -228,10 +276,13 @@ pub(super) async fn revoke_other_sessions(
     ctx: RequestContext,
     cookies: ResponseCookies,
     headers: HeaderMap,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<ConfirmedForm>, FormRejection>,
 ) -> Result<Response, PageError> {
     let Form(form) = form.map_err(|_| PageError::BadForm)?;
     check_session_form(&app, &caller, &headers, &form.csrf)?;
+    if let Some(refused) = confirm_sensitive(&app, &ctx, &caller, &cookies, form.password, "/").await? {
+        return Ok(refused);
+    }
     let session = &caller.session;
     let ended =
         crate::sessions::end_user_sessions(&app, &caller.realm, &session.user, Some(session), Some(session)).await?;

@@ -34,9 +34,21 @@ pub(crate) enum Flash {
     OthersEnded,
     /// An administrator ended every session of a user.
     UserSessionsEnded,
+    /// A sign-in step was posted twice, or an old one again: the login ended.
+    JourneyReplayed,
+    /// A wrong or already used TOTP code.
+    InvalidCode,
+    /// A page needs a second factor the visitor has not set up.
+    TotpNeeded,
+    /// A TOTP was set up.
+    TotpEnrolled,
+    /// The TOTP was removed.
+    TotpRemoved,
+    /// A sensitive action needed the password again, and it was wrong.
+    WrongPassword,
 }
 
-const ALL: [Flash; 9] = [
+const ALL: [Flash; 15] = [
     Flash::InvalidCredentials,
     Flash::TooManyAttempts,
     Flash::SessionExpired,
@@ -46,6 +58,12 @@ const ALL: [Flash; 9] = [
     Flash::SessionEnded,
     Flash::OthersEnded,
     Flash::UserSessionsEnded,
+    Flash::JourneyReplayed,
+    Flash::InvalidCode,
+    Flash::TotpNeeded,
+    Flash::TotpEnrolled,
+    Flash::TotpRemoved,
+    Flash::WrongPassword,
 ];
 
 impl Flash {
@@ -61,6 +79,12 @@ impl Flash {
             Self::SessionEnded => "session_ended",
             Self::OthersEnded => "others_ended",
             Self::UserSessionsEnded => "user_sessions_ended",
+            Self::JourneyReplayed => "journey_replayed",
+            Self::InvalidCode => "invalid_code",
+            Self::TotpNeeded => "totp_needed",
+            Self::TotpEnrolled => "totp_enrolled",
+            Self::TotpRemoved => "totp_removed",
+            Self::WrongPassword => "wrong_password",
         }
     }
 
@@ -81,6 +105,14 @@ impl Flash {
             Self::SessionEnded => "The session was signed out.",
             Self::OthersEnded => "Your other sessions were signed out.",
             Self::UserSessionsEnded => "All sessions of the user were signed out.",
+            Self::JourneyReplayed => {
+                "This sign-in was interrupted because a step was sent twice. Please sign in again."
+            }
+            Self::InvalidCode => "That code is not valid, or was already used. Enter the current code from your app.",
+            Self::TotpNeeded => "This page needs a second factor. Set up an authenticator app first.",
+            Self::TotpEnrolled => "Your authenticator app is set up. Sign-ins will ask for a code from now on.",
+            Self::TotpRemoved => "Your authenticator app was removed. Sign-ins ask for the password only.",
+            Self::WrongPassword => "Incorrect password.",
         }
     }
 
@@ -88,7 +120,15 @@ impl Flash {
     pub(crate) fn is_error(self) -> bool {
         matches!(
             self,
-            Self::InvalidCredentials | Self::TooManyAttempts | Self::SessionExpired | Self::JourneyExpired | Self::Csrf
+            Self::InvalidCredentials
+                | Self::TooManyAttempts
+                | Self::SessionExpired
+                | Self::JourneyExpired
+                | Self::Csrf
+                | Self::JourneyReplayed
+                | Self::InvalidCode
+                | Self::TotpNeeded
+                | Self::WrongPassword
         )
     }
 }

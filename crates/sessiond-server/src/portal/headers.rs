@@ -107,6 +107,7 @@ mod tests {
             timeouts: Default::default(),
             jwt: Default::default(),
             location: Default::default(),
+            journeys: Default::default(),
         };
         Realm::new(policy, "sd_x")
     }

@@ -1,23 +1,26 @@
-//! The sign-in form and its submission.
+//! The sign-in pages: the password form, and the TOTP code form for users with a second factor
+//! (also the step-up page a `two_factor` rule sends signed-in visitors to).
 //!
-//! `GET /login` hands out a login ticket in the `<name>_authn` cookie and a CSRF token bound to
-//! it in the form; `POST /login` needs both, so a page elsewhere can neither post the form nor
-//! sign the visitor into someone else's account.
+//! Both run on the journey engine (`crate::journeys`, `crate::login`): `GET /login` starts a
+//! journey and keeps its `auth_id` in the `<name>_authn` cookie; each form carries a CSRF token
+//! bound to the journey, so a page elsewhere can neither post the form nor sign the visitor
+//! into someone else's account.
 
-use super::csrf::{self, Purpose};
+use super::csrf::{self, Purpose as CsrfPurpose};
 use super::{Flash, PageError, flash, render, see_other, valid_redirect, with_query};
 use crate::error::ApiError;
 use crate::extract::{Caller, RequestContext, ResponseCookies};
-use crate::login::{Credentials, password_login};
+use crate::journeys::{self, Journey};
+use crate::login::{Answer, Credentials, Outcome, run_step};
 use crate::state::{App, Realm};
 use askama::Template;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
-use sessiond_core::cookie::{AUTHN_SUFFIX, CookieSpec, SameSite, find_cookie};
-use sessiond_core::journey::JourneyError;
+use sessiond_core::journey::{Purpose, Step};
+use sessiond_core::session::SessionRecord;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -29,28 +32,29 @@ struct LoginPage<'a> {
     remember_for: Option<String>,
 }
 
-/// The login-ticket cookie of `realm`: `HttpOnly` and `SameSite=Lax` at least, whatever the
-/// session cookie's settings, so that no script and no other site's form can use it.
-fn authn_spec(realm: &Realm) -> CookieSpec {
-    let same_site = if realm.cookie.same_site == SameSite::Strict { SameSite::Strict } else { SameSite::Lax };
-    CookieSpec { http_only: true, persistent: true, same_site, ..realm.cookie.companion(AUTHN_SUFFIX) }
+#[derive(Template)]
+#[template(path = "login_totp.html")]
+struct TotpPage<'a> {
+    notice: Option<Flash>,
+    csrf: String,
+    rd: Option<&'a str>,
+    /// Whether this upgrades a signed-in session rather than finishing a login.
+    step_up: bool,
 }
 
-/// Deletes the login-ticket cookie.
-pub(super) fn delete_authn_cookie(cookies: &ResponseCookies, realm: &Realm) {
-    cookies.push(&authn_spec(realm).delete_cookie());
+/// The journey the request's cookie names, when it is live.
+async fn presented_journey(app: &App, realm: &Realm, headers: &HeaderMap) -> Option<Journey> {
+    let auth_id = journeys::presented_auth_id(headers, realm)?;
+    journeys::load(app, realm, auth_id, app.clock.now()).await.ok()
 }
 
-/// The login ticket the request carries, if any.
-fn presented_ticket<'h>(headers: &'h HeaderMap, realm: &Realm) -> Option<&'h str> {
-    find_cookie(headers.get_all(header::COOKIE).iter().map(HeaderValue::as_bytes), &authn_spec(realm).name)
-        .ok()
-        .flatten()
+fn csrf_for(app: &App, journey: &sessiond_core::journey::JourneyState) -> String {
+    csrf::token(&app.csrf, CsrfPurpose::Login, journey.id.as_str().as_bytes())
 }
 
 /// `GET /login[?rd=URL]`: the sign-in form. A visitor who is signed in already goes straight on
-/// to `rd` (when it is allowed) or to the account page. Shows the waiting flash message once.
-/// Callers: anyone.
+/// to `rd` (when it is allowed) or to the account page; one whose login waits for a code goes to
+/// the code form. Shows the waiting flash message once. Callers: anyone.
 pub(super) async fn login_form(
     State(app): State<App>,
     ctx: RequestContext,
@@ -58,11 +62,12 @@ pub(super) async fn login_form(
     cookies: ResponseCookies,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> Result<Response, PageError> {
     let realm = &ctx.realm;
     let rd = valid_redirect(&app, realm, super::query_param(query.as_deref(), "rd").as_deref());
+    let rd_given = rd.as_ref().map(|r| r.given.as_str());
     if caller.is_ok() {
-        return see_other(rd.as_ref().map_or("/", |r| r.url.as_str()));
+        return Ok(see_other(rd.as_ref().map_or("/", |r| r.url.as_str())));
     }
     let mut notice = flash::take(&headers, realm, &cookies);
     let session_ended = matches!(&caller, Err(r) if r.status() == StatusCode::UNAUTHORIZED);
@@ -70,25 +75,32 @@ pub(super) async fn login_form(
         notice = Some(Flash::SessionExpired);
     }
 
-    // A ticket that will still be good for half the journey timeout is kept, so that two open
-    // sign-in tabs do not invalidate each other; otherwise a new one is handed out.
+    // A journey that will still be good for half its timeout is kept, so that two open sign-in
+    // tabs do not end each other's; otherwise a new one starts.
     let now = app.clock.now();
-    let timeout = app.settings.journey_timeout;
-    let ticket = match presented_ticket(&headers, realm) {
-        Some(t) if app.tickets.check(realm.name(), t, now + timeout / 2).is_ok() => t.to_owned(),
+    let timeout = realm.policy.journeys.timeout;
+    let state = match presented_journey(&app, realm, &headers).await {
+        Some(j) if j.state.purpose == Purpose::Login && j.state.step == Step::Totp => {
+            if let Some(notice) = notice {
+                flash::set(&cookies, realm, notice);
+            }
+            return Ok(see_other(&with_query("/login/totp", "rd", rd_given)));
+        }
+        Some(j) if j.state.purpose == Purpose::Login && !j.state.is_expired(now + timeout / 2) => j.state,
         _ => {
-            let t = app.tickets.issue(realm.name(), now, timeout);
-            cookies.push(&authn_spec(realm).set_cookie(&t, Some(timeout)));
-            t
+            let state = journeys::new_state(realm, Purpose::Login, Step::Password, now);
+            let auth_id = journeys::start(&app, realm, state.clone()).await?;
+            journeys::set_authn_cookie(&cookies, realm, &auth_id);
+            state
         }
     };
     let page = LoginPage {
         notice,
-        csrf: csrf::token(&app.csrf, Purpose::Login, ticket.as_bytes()),
-        rd: rd.as_ref().map(|r| r.given.as_str()),
+        csrf: csrf_for(&app, &state),
+        rd: rd_given,
         remember_for: realm.policy.timeouts.remember_me.map(super::human_duration),
     };
-    render(&app, realm, &page)
+    Ok(render(&app, realm, &page))
 }
 
 /// What the sign-in form posts. Never `Debug`: it holds the password.
@@ -104,9 +116,89 @@ pub(super) struct LoginForm {
     rd: Option<String>,
 }
 
-/// `POST /login`: checks the login ticket, the CSRF token and the credentials. Success: `303` to
-/// the allowed `rd` or `/`, with a fresh session cookie (a session presented with the request
-/// ends). Failure: `303 /login[?rd=…]` with a flash message. Callers: anyone holding the form.
+/// The journey a form was posted for: the one in the cookie, with the form's CSRF token bound
+/// to it. Otherwise the flash that tells the visitor what happened.
+async fn posted_journey(
+    app: &App,
+    realm: &Realm,
+    headers: &HeaderMap,
+    cookies: &ResponseCookies,
+    csrf_token: &str,
+) -> Result<Result<Journey, Flash>, PageError> {
+    let Some(auth_id) = journeys::presented_auth_id(headers, realm) else { return Ok(Err(Flash::Csrf)) };
+    let now = app.clock.now();
+    let journey = match journeys::load(app, realm, auth_id, now).await {
+        Ok(journey) => journey,
+        Err(e) => {
+            journeys::delete_authn_cookie(cookies, realm);
+            return match e {
+                // Junk in the cookie is a forgery, not a form left open too long.
+                ApiError::JourneyExpired if !journeys::is_well_formed(app, realm, auth_id, now) => Ok(Err(Flash::Csrf)),
+                ApiError::JourneyExpired => Ok(Err(Flash::JourneyExpired)),
+                ApiError::JourneyReplayed => Ok(Err(Flash::JourneyReplayed)),
+                other => Err(other.into()),
+            };
+        }
+    };
+    if !csrf::verify(&app.csrf, CsrfPurpose::Login, journey.state.id.as_str().as_bytes(), csrf_token) {
+        return Ok(Err(Flash::Csrf));
+    }
+    Ok(Ok(journey))
+}
+
+/// Where a step's outcome sends the browser.
+async fn after_step(
+    app: &App,
+    realm: &Realm,
+    cookies: &ResponseCookies,
+    outcome: Outcome,
+    rd: Option<&super::Redirect>,
+) -> Result<Response, PageError> {
+    match outcome {
+        Outcome::Done { record, .. } => {
+            signed_in(app, realm, cookies, &record).await?;
+            Ok(see_other(rd.map_or("/", |r| r.url.as_str())))
+        }
+        Outcome::Next { auth_id, step: Step::Totp } => {
+            journeys::set_authn_cookie(cookies, realm, &auth_id);
+            Ok(see_other(&with_query("/login/totp", "rd", rd.map(|r| r.given.as_str()))))
+        }
+        Outcome::Next { auth_id, step: Step::Password } => {
+            journeys::set_authn_cookie(cookies, realm, &auth_id);
+            Ok(see_other(&with_query("/login", "rd", rd.map(|r| r.given.as_str()))))
+        }
+    }
+}
+
+async fn signed_in(
+    app: &App,
+    realm: &Realm,
+    cookies: &ResponseCookies,
+    record: &SessionRecord,
+) -> Result<(), PageError> {
+    journeys::delete_authn_cookie(cookies, realm);
+    if realm.policy.jwt.cookie {
+        crate::jwt::issue_and_set(app, realm, record, cookies).await?;
+    }
+    Ok(())
+}
+
+/// The flash for a refused step, when it is one the visitor can act on.
+fn refusal_flash(e: &ApiError) -> Option<Flash> {
+    match e {
+        ApiError::InvalidCredentials => Some(Flash::InvalidCredentials),
+        ApiError::TooManyAttempts => Some(Flash::TooManyAttempts),
+        ApiError::JourneyExpired => Some(Flash::JourneyExpired),
+        ApiError::JourneyReplayed => Some(Flash::JourneyReplayed),
+        ApiError::Unauthenticated(_) => Some(Flash::SessionExpired),
+        _ => None,
+    }
+}
+
+/// `POST /login`: the password step. Success: `303` to the allowed `rd` or `/` with a fresh
+/// session cookie (a session presented with the request ends), or to `/login/totp` when the
+/// user has a second factor. Failure: `303 /login[?rd=…]` with a flash message. Callers: anyone
+/// holding the form.
 pub(super) async fn login_submit(
     State(app): State<App>,
     ctx: RequestContext,
@@ -122,30 +214,118 @@ pub(super) async fn login_submit(
         flash::set(&cookies, realm, flash);
         Ok(see_other(&with_query("/login", "rd", rd.as_ref().map(|r| r.given.as_str()))))
     };
-
-    let now = app.clock.now();
-    let Some(ticket) = presented_ticket(&headers, realm) else { return retry(Flash::Csrf) };
-    match app.tickets.check(realm.name(), ticket, now) {
-        Ok(()) => {}
-        Err(JourneyError::Expired) => return retry(Flash::JourneyExpired),
-        Err(_) => return retry(Flash::Csrf),
-    }
-    if !csrf::verify(&app.csrf, Purpose::Login, ticket.as_bytes(), &form.csrf) {
-        return retry(Flash::Csrf);
-    }
-
+    let journey = match posted_journey(&app, realm, &headers, &cookies, &form.csrf).await? {
+        Ok(journey) if journey.state.step == Step::Password => journey,
+        Ok(_) => return Ok(see_other(&with_query("/login/totp", "rd", rd.as_ref().map(|r| r.given.as_str())))),
+        Err(flash) => return retry(flash),
+    };
     let credentials =
         Credentials { username: form.username, password: form.password, remember_me: form.remember_me.is_some() };
-    match password_login(&app, &ctx, &headers, &cookies, credentials).await {
-        Ok((_, record)) => {
-            delete_authn_cookie(&cookies, realm);
-            if realm.policy.jwt.cookie {
-                crate::jwt::issue_and_set(&app, realm, &record, &cookies).await?;
+    match run_step(&app, &ctx, &headers, &cookies, journey, Answer::Password(credentials)).await {
+        Ok(outcome) => after_step(&app, realm, &cookies, outcome, rd.as_ref()).await,
+        Err(e) => match refusal_flash(&e) {
+            Some(flash) => retry(flash),
+            None => Err(e.into()),
+        },
+    }
+}
+
+/// `GET /login/totp[?rd=URL]`: the code form. It finishes a login waiting for its second
+/// factor, or, for a signed-in visitor (sent here by a `two_factor` rule), starts a step-up
+/// that upgrades the session. Without either it sends the visitor to `/login`; a signed-in
+/// visitor with no TOTP goes to the account page to set one up. Callers: anyone.
+pub(super) async fn totp_form(
+    State(app): State<App>,
+    ctx: RequestContext,
+    caller: Result<Caller, Response>,
+    cookies: ResponseCookies,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let realm = &ctx.realm;
+    let rd = valid_redirect(&app, realm, super::query_param(query.as_deref(), "rd").as_deref());
+    let rd_given = rd.as_ref().map(|r| r.given.as_str());
+    let notice = flash::take(&headers, realm, &cookies);
+    let now = app.clock.now();
+    // Only the session is kept: a rejection (a `Response`) cannot be held across awaits.
+    let session = caller.ok().map(|c| c.session);
+    let state = match (presented_journey(&app, realm, &headers).await, session) {
+        (Some(j), _) if j.state.step == Step::Totp => j.state,
+        (_, Some(session)) => {
+            if session.amr.iter().any(|m| m == sessiond_core::session::amr::OTP) {
+                return Ok(see_other(rd.as_ref().map_or("/", |r| r.url.as_str())));
             }
-            Ok(see_other(rd.as_ref().map_or("/", |r| r.url.as_str())))
+            if !crate::totp::is_enrolled(&app.store, &session.user, now).await? {
+                flash::set(&cookies, realm, Flash::TotpNeeded);
+                return Ok(see_other("/totp"));
+            }
+            let mut state = journeys::new_state(realm, Purpose::StepUp, Step::Totp, now);
+            state.user = Some(session.user.clone());
+            state.amr = session.amr.clone();
+            state.remember_me = session.remember_me;
+            state.upgrades = Some(session.id.clone());
+            let auth_id = journeys::start(&app, realm, state.clone()).await?;
+            journeys::set_authn_cookie(&cookies, realm, &auth_id);
+            state
         }
-        Err(ApiError::InvalidCredentials) => retry(Flash::InvalidCredentials),
-        Err(ApiError::TooManyAttempts) => retry(Flash::TooManyAttempts),
-        Err(e) => Err(e.into()),
+        _ => {
+            if let Some(notice) = notice {
+                flash::set(&cookies, realm, notice);
+            }
+            return Ok(see_other(&with_query("/login", "rd", rd_given)));
+        }
+    };
+    let page =
+        TotpPage { notice, csrf: csrf_for(&app, &state), rd: rd_given, step_up: state.purpose == Purpose::StepUp };
+    Ok(render(&app, realm, &page))
+}
+
+/// What the code form posts.
+#[derive(Deserialize)]
+pub(super) struct TotpForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    csrf: String,
+    rd: Option<String>,
+}
+
+/// `POST /login/totp`: the code step. Success: `303` to the allowed `rd` or `/` with a new
+/// session whose `amr` holds `otp` (the session it upgrades, or came with, ends). A wrong code:
+/// back to the form with a flash; after three the login starts again. Callers: anyone holding
+/// the form.
+pub(super) async fn totp_submit(
+    State(app): State<App>,
+    ctx: RequestContext,
+    cookies: ResponseCookies,
+    headers: HeaderMap,
+    form: Result<Form<TotpForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let realm = &ctx.realm;
+    super::require_same_origin(&headers, realm)?;
+    let Form(form) = form.map_err(|_| PageError::BadForm)?;
+    let rd = valid_redirect(&app, realm, form.rd.as_deref());
+    let rd_given = rd.as_ref().map(|r| r.given.as_str());
+    let back = |flash: Flash, to: &str| {
+        flash::set(&cookies, realm, flash);
+        Ok(see_other(&with_query(to, "rd", rd_given)))
+    };
+    let journey = match posted_journey(&app, realm, &headers, &cookies, &form.csrf).await? {
+        Ok(journey) if journey.state.step == Step::Totp => journey,
+        Ok(_) => return Ok(see_other(&with_query("/login", "rd", rd_given))),
+        Err(flash) => return back(flash, "/login"),
+    };
+    let code = form.code.trim().to_owned();
+    match run_step(&app, &ctx, &headers, &cookies, journey, Answer::Totp(code)).await {
+        Ok(outcome) => after_step(&app, realm, &cookies, outcome, rd.as_ref()).await,
+        Err(ApiError::InvalidCredentials) => {
+            // The journey lives on after a wrong code, until the third.
+            let alive = presented_journey(&app, realm, &headers).await.is_some();
+            if alive { back(Flash::InvalidCode, "/login/totp") } else { back(Flash::InvalidCode, "/login") }
+        }
+        Err(e) => match refusal_flash(&e) {
+            Some(flash) => back(flash, "/login"),
+            None => Err(e.into()),
+        },
     }
 }

@@ -20,7 +20,7 @@ use tracing::info;
 pub(super) fn delete_cookies(cookies: &ResponseCookies, realm: &Realm) {
     cookies.push(&realm.cookie.delete_cookie());
     cookies.push(&realm.cookie.companion(JWT_SUFFIX).delete_cookie());
-    super::login::delete_authn_cookie(cookies, realm);
+    crate::journeys::delete_authn_cookie(cookies, realm);
 }
 
 #[derive(Template)]

@@ -18,6 +18,7 @@ mod flash;
 mod headers;
 mod login;
 mod logout;
+mod totp;
 
 use crate::error::{ApiError, ErrorDetail};
 use crate::extract::{Caller, RequestContext, ResponseCookies, attach_cookies, has_session_cookie};
@@ -42,9 +43,14 @@ pub(crate) use flash::Flash;
 pub(crate) fn router() -> Router<App> {
     Router::new()
         .route("/login", get(login::login_form).post(login::login_submit))
+        .route("/login/totp", get(login::totp_form).post(login::totp_submit))
         .route("/", get(account::account_page))
         .route("/sessions/{id}/revoke", post(account::revoke_session))
         .route("/sessions/revoke-others", post(account::revoke_other_sessions))
+        .route("/totp", get(totp::totp_page))
+        .route("/totp/enroll", post(totp::enroll))
+        .route("/totp/confirm", post(totp::confirm))
+        .route("/totp/remove", post(totp::remove))
         .route("/logout", get(logout::logout_form).post(logout::logout_submit))
         .route("/admin", get(admin::admin_page))
         .route("/admin/sessions/{id}/revoke", post(admin::revoke_session))

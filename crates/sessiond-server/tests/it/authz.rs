@@ -124,8 +124,13 @@ impl Answer {
 
     /// The `rd` of a redirect to the portal's login page.
     fn rd(&self) -> String {
+        self.rd_to("/login")
+    }
+
+    /// The `rd` of a redirect to the portal page at `path`.
+    fn rd_to(&self, path: &str) -> String {
         let location = url::Url::parse(self.header("location").expect("a Location")).unwrap();
-        assert_eq!(location.path(), "/login", "{location}");
+        assert_eq!(location.path(), path, "{location}");
         location.query_pairs().find(|(k, _)| k == "rd").map(|(_, v)| v.into_owned()).expect("an rd parameter")
     }
 }
@@ -292,9 +297,10 @@ async fn two_factor_rule_refuses_a_password_only_session() {
     let url = "https://app.example.test/secure/vault";
     let a = ask(&s, AUTH_REQUEST, &with(nginx(url), "cookie", format!("{COOKIE}={token}"))).await;
     assert_eq!((a.status, a.user()), (401, None));
+    assert_eq!(a.rd_to("/login/totp"), url, "nginx sends the browser to the code form");
     let a = ask(&s, FORWARD_AUTH, &with(nginx(url), "cookie", format!("{COOKIE}={token}"))).await;
     assert_eq!(a.status, 302, "the portal asks for the second factor");
-    assert_eq!(a.rd(), url);
+    assert_eq!(a.rd_to("/login/totp"), url);
 }
 
 #[tokio::test]

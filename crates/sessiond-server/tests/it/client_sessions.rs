@@ -641,11 +641,29 @@ async fn a_store_that_does_not_answer_refuses_client_sessions() {
     settings.timeout = Duration::from_millis(200);
     let keys = RedisKeys::new(RedisKey::from_secret(SECRET));
     let store = AnyStore::Redis(RedisStore::connect(settings, keys).await.unwrap());
-    // Without JWTs (whose signing keys live in the store), logging in needs no store; checking
-    // the session against its revocations does.
-    let jwt = sessiond_core::jwt::JwtSettings { enabled: false, ..Default::default() };
-    let s = TestServer::with(behind_a_proxy(Options { store: Some(store), jwt, ..client_side() })).await;
-    let (value, _) = login(&s, "alice", "alice-pw", false).await;
+    let s = TestServer::with(behind_a_proxy(Options { store: Some(store), ..client_side() })).await;
+    // Logging in needs the store too (does the user have a second factor?), and fails closed.
+    let res = s.post("/api/v1/authenticate", login_body("alice", "alice-pw", false)).await;
+    assert_eq!(error_code(res).await, (503, "store_unavailable".to_owned()));
+    // A session sealed while the store answered is refused while it does not.
+    let now = s.clock.now();
+    let session = ClientSession {
+        id: sessiond_core::token::SessionId::generate(),
+        realm: "main".into(),
+        user: "alice".into(),
+        display_name: None,
+        email: None,
+        groups: vec![],
+        amr: vec!["pwd".into()],
+        created_at: now,
+        last_seen_at: now,
+        absolute_deadline: now + Duration::from_secs(3600),
+        remember_me: false,
+        ip: None,
+        user_agent: None,
+        attributes: Default::default(),
+    };
+    let value = codec().seal(&session, &main_cookie(), None).unwrap().value.as_str().to_owned();
     let res = s.get_with_cookie("/api/v1/sessions/current", &value).await;
     assert_eq!(error_code(res).await, (503, "store_unavailable".to_owned()));
     assert_eq!(forward_auth(&s, APP, Some((COOKIE, &value))).await.0, 503, "never a pass");

@@ -5,6 +5,7 @@ use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 use sessiond_core::access::AccessControl;
 use sessiond_core::cookie::SameSite;
+use sessiond_core::journey::JourneySettings;
 use sessiond_core::jwt::JwtSettings;
 use sessiond_core::realm::{CookieSettings, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::regulation::RegulationPolicy;
@@ -52,6 +53,10 @@ pub struct Options {
     pub other_location: Option<SessionLocation>,
     /// The secret before the current one, whose values still open.
     pub secret_previous: Option<Vec<u8>>,
+    /// Journey settings of every realm.
+    pub journeys: JourneySettings,
+    /// `server.reauth_window`.
+    pub reauth_window: Duration,
 }
 
 impl Default for Options {
@@ -71,6 +76,8 @@ impl Default for Options {
             location: SessionLocation::Server,
             other_location: None,
             secret_previous: None,
+            journeys: JourneySettings::default(),
+            reauth_window: Duration::from_secs(300),
         }
     }
 }
@@ -134,6 +141,7 @@ impl TestServer {
             timeouts: options.timeouts,
             jwt: options.jwt,
             location: options.location,
+            journeys: options.journeys,
         };
         let store = options.store.unwrap_or_else(|| AnyStore::Memory(MemoryStore::default()));
         if options.cookie_name_in_store {
@@ -146,7 +154,7 @@ impl TestServer {
             allowed_redirects: vec![],
             admin_group: "admins".into(),
             max_body_bytes: options.max_body_bytes,
-            journey_timeout: Duration::from_secs(300),
+            reauth_window: options.reauth_window,
             regulation: options.regulation,
             trusted_proxies: options.trusted_proxies,
         };

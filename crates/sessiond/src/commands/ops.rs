@@ -729,6 +729,7 @@ pub(crate) mod tests {
             timeouts: sessiond_core::timeout::Timeouts::default(),
             jwt: Default::default(),
             location: SessionLocation::Client,
+            journeys: Default::default(),
         }
     }
 

@@ -563,6 +563,7 @@ fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmP
         timeouts: Timeouts { expiration, inactivity, remember_me },
         jwt,
         location,
+        journeys: sessiond_core::journey::JourneySettings::default(),
     })
 }
 
