@@ -213,7 +213,8 @@ pub async fn run_step(
         (Step::Password, Answer::Password(credentials)) if journey.state.purpose == Purpose::Login => {
             let remember_me = credentials.remember_me;
             let user = check_password(app, ctx, Some(&journey), credentials).await?;
-            app.regulator.succeeded(&user.name);
+            // Failures are forgotten only once the whole login passed: a right password must
+            // not wipe the count of wrong codes, or the code could be guessed between passwords.
             if totp::is_enrolled(&app.store, &user.name, now).await? {
                 let mut next = journey.state.advanced(Step::Totp);
                 next.user = Some(user.name.clone());
@@ -222,6 +223,7 @@ pub async fn run_step(
                 let auth_id = journeys::advance(app, realm, journey, next).await?;
                 return Ok(Outcome::Next { auth_id, step: Step::Totp });
             }
+            app.regulator.succeeded(&user.name);
             journeys::finish(app, realm, &journey).await?;
             let (credential, record) =
                 open_session(app, ctx, headers, cookies, &user, vec![amr::PASSWORD.to_owned()], remember_me).await?;

@@ -242,6 +242,9 @@ pub(crate) struct RevokeRequest {
     user: Option<String>,
     #[serde(default)]
     except_current: bool,
+    /// The caller's password, when `except_current` is asked for and the sign-in is older
+    /// than `server.reauth_window`.
+    password: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -249,16 +252,20 @@ pub(crate) struct RevokeResponse {
     revoked: usize,
 }
 
-/// `POST /api/v1/sessions/revoke {user?, except_current?}`: ends every session of a user in the
-/// caller's realm ("sign out everywhere"; with `except_current`, everywhere else). Callers: signed
-/// in for themselves; admins for anyone. `revoked` counts the sessions known to have ended: in a
+/// `POST /api/v1/sessions/revoke {user?, except_current?, password?}`: ends every session of a
+/// user in the caller's realm ("sign out everywhere"; with `except_current`, everywhere else,
+/// which needs a sign-in within `server.reauth_window` or the password). Callers: signed in for
+/// themselves; admins for anyone. `revoked` counts the sessions known to have ended: in a
 /// client-side realm, which keeps no list, only the caller's own (when it ended too), although
 /// every session of the user created until now is refused from then on.
 #[utoipa::path(post, path = "/api/v1/sessions/revoke", tag = "sessions", security(("session" = [])),
     request_body = RevokeRequest,
-    responses((status = 200, body = RevokeResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = RevokeResponse),
+        (status = 401, body = ErrorBody, description = "unauthenticated, reauthentication_required, invalid_credentials"),
+        (status = 403, body = ErrorBody)))]
 pub(crate) async fn revoke_sessions(
     State(app): State<App>,
+    ctx: RequestContext,
     caller: Caller,
     cookies: ResponseCookies,
     JsonBody(request): JsonBody<RevokeRequest>,
@@ -267,6 +274,13 @@ pub(crate) async fn revoke_sessions(
     let own = user == caller.session.user;
     if !own {
         caller.require_admin()?;
+    }
+    // Keeping this session while ending the others is what someone who took it over would do.
+    if own && request.except_current {
+        if request.password.as_ref().is_some_and(|p| p.len() > 1024) {
+            return Err(ApiError::BadRequest("password is too long".into()));
+        }
+        crate::login::require_recent_sign_in(&app, &ctx, &caller.session, request.password).await?;
     }
     let except = (own && request.except_current).then_some(&*caller.session);
     let ended = sessions::end_user_sessions(&app, &caller.realm, &user, except, Some(&caller.session)).await?;

@@ -6,6 +6,7 @@ mod authz;
 mod bad_input;
 mod client_sessions;
 mod cookie_modes;
+mod journeys;
 mod jwt;
 mod metrics;
 mod portal;

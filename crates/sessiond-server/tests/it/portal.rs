@@ -74,7 +74,7 @@ fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
-async fn get(s: &TestServer, jar: &mut Jar, path: &str) -> reqwest::Response {
+pub(crate) async fn get(s: &TestServer, jar: &mut Jar, path: &str) -> reqwest::Response {
     let mut req = s.client.get(s.url(path));
     if !jar.0.is_empty() {
         req = req.header("cookie", jar.header());
@@ -120,7 +120,7 @@ pub(crate) async fn post_form(s: &TestServer, jar: &mut Jar, path: &str, fields:
 }
 
 /// Opens the sign-in form and posts it; answers the `POST /login` response.
-async fn portal_login(
+pub(crate) async fn portal_login(
     s: &TestServer,
     jar: &mut Jar,
     user: &str,
