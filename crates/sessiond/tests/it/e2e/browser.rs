@@ -106,3 +106,87 @@ async fn a_person_signs_in_once_and_is_signed_out_from_another_browser() {
     ada.goto(&site.url("b", "/")).await;
     assert!(ada.text().await.contains("Remote-User: ada"));
 }
+
+/// The current TOTP code of the key shown on the enrollment page, `ahead` steps from now.
+fn code_of(key: &str, ahead: u64) -> (String, u64) {
+    let secret = sessiond_core::totp::TotpSecret::from_base32(key).expect("the page shows a base32 key");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let counter = sessiond_core::totp::counter_at(sessiond_core::time::Timestamp::from_unix(now as i64)) + ahead;
+    (sessiond_core::totp::code_at(&secret, counter), counter)
+}
+
+#[tokio::test]
+async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_a_code() {
+    let site = Site::start(free_port()).await;
+    let Some(_nginx) = nginx::start(&site).await else { return };
+    let Some(driver) = ChromeDriver::start(site.dir.path()).await else { return };
+    let alice = driver.browser(&site.dir.path().join("profile-alice-totp"), "alice-totp").await;
+    let secure = site.url("a", "/secure/vault");
+
+    // Signed in with the password, the two_factor area sends her to set up a second factor.
+    alice.goto(&site.url("a", "/private/")).await;
+    alice.wait_for_url("the sign-in page", |u| u.path() == "/login").await;
+    sign_in(&alice, ALICE.0, ALICE.1).await;
+    alice.wait_for_url("the application", |u| u.host_str() == Some("a.example.test")).await;
+    alice.goto(&secure).await;
+    alice
+        .wait_for_url("the two-factor page", |u| u.host_str() == Some("auth.example.test") && u.path() == "/totp")
+        .await;
+    assert_eq!(
+        alice.text_of("[role=alert]").await,
+        "This page needs a second factor. Set up an authenticator app first."
+    );
+    alice.screenshot("10-totp-needed").await;
+
+    // Setting one up: a QR code, the key for manual entry, and a code to confirm.
+    alice.click("form[action='/totp/enroll'] button").await;
+    alice.wait_for_url("the enrollment page", |u| u.path() == "/totp/enroll").await;
+    assert!(alice.has("figure.qr svg").await, "a QR code");
+    let key = alice.text_of("#totp-secret").await;
+    alice.screenshot("11-totp-enroll").await;
+    let (code, used) = code_of(&key, 0);
+    alice.fill("#code", &code).await;
+    alice.click("form[action='/totp/confirm'] button").await;
+    alice.wait_for_url("the two-factor page", |u| u.path() == "/totp").await;
+    assert!(alice.text_of("[role=status]").await.contains("Your authenticator app is set up"));
+    alice.screenshot("12-totp-enrolled").await;
+
+    // The two_factor area now asks for a code (step-up through nginx), then lets her in.
+    alice.goto(&secure).await;
+    alice.wait_for_url("the code form", |u| u.path() == "/login/totp").await;
+    assert_eq!(alice.title().await, "Verification code · sessiond");
+    alice.screenshot("13-step-up").await;
+    alice.fill("#code", &code).await;
+    alice.click("form[action='/login/totp'] button").await;
+    alice.wait_for_url("the code form again", |u| u.path() == "/login/totp").await;
+    assert!(alice.text_of("[role=alert]").await.contains("already used"), "a code passes once");
+    // The next step's code is within the ±30 s window already.
+    let (next, _) = code_of(&key, 1);
+    alice.fill("#code", &next).await;
+    alice.click("form[action='/login/totp'] button").await;
+    alice.wait_for_url("the secure area", |u| u.as_str() == secure).await;
+    assert!(alice.text().await.contains("Remote-User: alice"));
+    alice.screenshot("14-secure").await;
+
+    // Signed out and in again: the password, then a code, then straight back to the area.
+    alice.goto(&site.url("auth", "/")).await;
+    alice.click("form[action='/logout'] button").await;
+    alice.wait_for_url("signed out", |u| u.path() == "/login").await;
+    alice.goto(&secure).await;
+    alice.wait_for_url("the sign-in page", |u| u.path() == "/login").await;
+    sign_in(&alice, ALICE.0, ALICE.1).await;
+    alice.wait_for_url("the code form", |u| u.path() == "/login/totp").await;
+    // Two codes are spent (`used` and the one after); wait until the one after them is in the window.
+    loop {
+        let (_, now) = code_of(&key, 0);
+        if now > used {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let (code, _) = code_of(&key, 1);
+    alice.fill("#code", &code).await;
+    alice.click("form[action='/login/totp'] button").await;
+    alice.wait_for_url("the secure area", |u| u.as_str() == secure).await;
+    assert!(alice.text().await.contains("Remote-User: alice"));
+}
