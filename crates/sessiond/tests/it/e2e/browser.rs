@@ -110,8 +110,9 @@ async fn a_person_signs_in_once_and_is_signed_out_from_another_browser() {
 /// The current TOTP code of the key shown on the enrollment page, `ahead` steps from now.
 fn code_of(key: &str, ahead: u64) -> (String, u64) {
     let secret = sessiond_core::totp::TotpSecret::from_base32(key).expect("the page shows a base32 key");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let counter = sessiond_core::totp::counter_at(sessiond_core::time::Timestamp::from_unix(now as i64)) + ahead;
+    // The authenticator app reads the real clock, and so does the server.
+    let now = sessiond_server::clock::Clock::now(&sessiond_server::clock::SystemClock);
+    let counter = sessiond_core::totp::counter_at(now) + ahead;
     (sessiond_core::totp::code_at(&secret, counter), counter)
 }
 
