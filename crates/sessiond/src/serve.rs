@@ -83,7 +83,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         allowed_redirects: config.server.allowed_redirects.clone(),
         admin_group: config.server.admin_group.clone(),
         max_body_bytes: config.server.max_body_bytes,
-        reauth_window: sessiond_server::state::DEFAULT_REAUTH_WINDOW,
+        reauth_window: config.server.reauth_window,
         regulation: sessiond_core::regulation::RegulationPolicy {
             max_retries: config.regulation.max_retries,
             find_time: config.regulation.find_time,
