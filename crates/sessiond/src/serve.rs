@@ -109,11 +109,14 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         secret.expose(),
         config.secret_previous.as_ref().map(Secret::expose),
     ));
+    // The control socket opens now and writes its audit events through the state built below.
+    let (audit_to, audit_trail) = control::AuditTrail::new();
     let control = control::listen(
         control::socket_path(&config),
         store.clone(),
         signing,
         config.realms.clone(),
+        audit_trail,
         stopped(stop_rx.clone()),
     )
     .await
@@ -173,6 +176,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         audit,
     );
     app.access.store(Arc::new(config.access_control.clone()));
+    audit_to.send_replace(Some(app.clone()));
     for (realm, ended) in &resolved.renamed {
         let detail = AuditEvent { realm: Some(realm), count: Some(*ended), ..AuditEvent::default() };
         app.audit(AuditKind::CookieNameChanged, &detail);
