@@ -33,7 +33,7 @@ pub(crate) enum Command {
     Config(ConfigCommand),
     /// Hash a password read from standard input into an argon2id PHC string for the users file.
     HashPassword,
-    /// Manage users in the users file.
+    /// Manage users: add them to the users file, reset their second factor.
     #[command(subcommand)]
     Users(UsersCommand),
     /// List and end sessions (works whether or not the server runs).
@@ -132,6 +132,20 @@ pub(crate) enum ConfigCommand {
 pub(crate) enum UsersCommand {
     /// Add a user; the password is read from standard input.
     Add(UsersAdd),
+    /// Remove a user's TOTP second factor, such as after a lost phone (works whether or not the
+    /// server runs).
+    ///
+    /// Their next sign-in asks for the password only, and they can enroll a new authenticator
+    /// (portal page `/totp`). A pending enrollment is removed too. Sessions already signed in
+    /// stay; `sessions revoke --user NAME` ends them. Through a running server, the reset is
+    /// written to the audit log (`totp_changed`, reason `reset`).
+    TotpReset(UsersTotpReset),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UsersTotpReset {
+    /// Login name of the user.
+    pub(crate) name: String,
 }
 
 #[derive(Debug, Args)]
@@ -321,6 +335,16 @@ mod tests {
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke"]).is_err());
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke", "abc", "--user", "x"]).is_err());
         assert!(Cli::try_parse_from(["sessiond", "sessions", "revoke", "--user", "x"]).is_ok());
+    }
+
+    #[test]
+    fn totp_reset_takes_exactly_one_user() {
+        let cli = Cli::try_parse_from(["sessiond", "users", "totp-reset", "alice", "--json"]).unwrap();
+        let Command::Users(UsersCommand::TotpReset(args)) = cli.command else { panic!("{:?}", cli.command) };
+        assert_eq!(args.name, "alice");
+        assert!(cli.json);
+        assert!(Cli::try_parse_from(["sessiond", "users", "totp-reset"]).is_err());
+        assert!(Cli::try_parse_from(["sessiond", "users", "totp-reset", "alice", "bob"]).is_err());
     }
 
     #[test]

@@ -25,6 +25,8 @@
 //! ← {"ok":true,"tokens":[…]}
 //! → {"op":"tokens.revoke","id":"…"}
 //! ← {"ok":true,"revoked":1}
+//! → {"op":"totp.reset","user":"alice"}
+//! ← {"ok":true,"user":"alice","totp_removed":true}
 //! ← {"ok":false,"error":"no session with id …","code":"not_found"}
 //! ```
 //!
@@ -32,6 +34,9 @@
 //! uses when no server runs. Error codes: `bad_request` (not JSON, unknown op or field, malformed
 //! id), `no_secret` (signing keys asked of a server without one), `payload_too_large` (a request line over [`MAX_REQUEST_BYTES`]), `timeout` (no complete
 //! request within [`IDLE_TIMEOUT`]), `not_found`, `store_unavailable`.
+//!
+//! What changes how a user signs in is written to the server's audit log: a `totp.reset` that
+//! removed a second factor is a `totp_changed` event with `reason: reset` and `actor: cli`.
 
 use crate::commands::ops::{Op, OpError, Reply, execute};
 use crate::config::Config;
@@ -39,6 +44,8 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::Value;
 use sessiond_core::realm::RealmPolicy;
+use sessiond_server::App;
+use sessiond_server::audit::{AuditEvent, AuditKind};
 use sessiond_server::clock::{Clock, SystemClock};
 use sessiond_server::jwt::Signing;
 use sessiond_store::{AnyStore, Store};
@@ -50,6 +57,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, info, warn};
 
@@ -72,6 +80,49 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// Mode of the socket file: only its owner may connect.
 const SOCKET_MODE: u32 = 0o600;
+/// How long an audit event waits for the server's state, which owns the audit log.
+const AUDIT_WAIT: Duration = Duration::from_secs(30);
+/// The `actor` of audit events for requests that came through the socket.
+const AUDIT_ACTOR: &str = "cli";
+
+/// Where the control socket writes audit events: the audit log of the server's state.
+///
+/// The socket opens before that state exists (the server may still be waiting for its store),
+/// so the state is handed over once built ([`AuditTrail::new`]'s sender), and an event of a
+/// request answered before then waits for it. When the server stops without ever building it,
+/// the event is reported in the diagnostic log instead.
+#[derive(Clone)]
+pub(crate) struct AuditTrail(watch::Receiver<Option<App>>);
+
+impl AuditTrail {
+    /// A trail, and the sender that hands it the server's state.
+    pub(crate) fn new() -> (watch::Sender<Option<App>>, Self) {
+        let (tx, rx) = watch::channel(None);
+        (tx, Self(rx))
+    }
+
+    /// Writes `detail` as a `kind` event to the server's audit log.
+    async fn record(&self, kind: AuditKind, detail: &AuditEvent<'_>) {
+        let mut rx = self.0.clone();
+        let app = match tokio::time::timeout(AUDIT_WAIT, rx.wait_for(Option::is_some)).await {
+            Ok(Ok(app)) => app.clone(),
+            Ok(Err(_)) | Err(_) => None,
+        };
+        match app {
+            Some(app) => app.audit(kind, detail),
+            None => warn!(event = ?kind, user = ?detail.user, "control socket: no audit log to record the event in"),
+        }
+    }
+}
+
+/// What every connection needs: the store, what the ops need besides, and the audit trail.
+struct Shared<S, C> {
+    store: S,
+    signing: Option<Arc<Signing>>,
+    clock: C,
+    realms: Vec<RealmPolicy>,
+    audit: AuditTrail,
+}
 
 /// Where the control socket of the server with this configuration lives: `<data_dir>/control.sock`.
 pub(crate) fn socket_path(config: &Config) -> PathBuf {
@@ -93,17 +144,16 @@ pub(crate) async fn listen(
     store: AnyStore,
     signing: Arc<Signing>,
     realms: Vec<RealmPolicy>,
+    audit: AuditTrail,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<()>> {
-    listen_with(path, store, Some(signing), SystemClock, realms, IDLE_TIMEOUT, shutdown).await
+    let shared = Shared { store, signing: Some(signing), clock: SystemClock, realms, audit };
+    listen_with(path, shared, IDLE_TIMEOUT, shutdown).await
 }
 
 async fn listen_with<S: Store, C: Clock>(
     path: PathBuf,
-    store: S,
-    signing: Option<Arc<Signing>>,
-    clock: C,
-    realms: Vec<RealmPolicy>,
+    shared: Shared<S, C>,
     idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<JoinHandle<()>> {
@@ -123,7 +173,7 @@ async fn listen_with<S: Store, C: Clock>(
         }
     };
     info!(path = %path.display(), "control socket listening");
-    Ok(tokio::spawn(serve(listener, path, owner, store, signing, clock, realms.into(), idle_timeout, shutdown)))
+    Ok(tokio::spawn(serve(listener, path, owner, Arc::new(shared), idle_timeout, shutdown)))
 }
 
 /// Removes a socket file that no server answers on; refuses to touch anything else.
@@ -175,19 +225,14 @@ fn peer_allowed(stream: &UnixStream, owner: Owner) -> bool {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn serve<S: Store, C: Clock>(
     listener: UnixListener,
     path: PathBuf,
     owner: Owner,
-    store: S,
-    signing: Option<Arc<Signing>>,
-    clock: C,
-    realms: Arc<[RealmPolicy]>,
+    shared: Arc<Shared<S, C>>,
     idle_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let clock = std::sync::Arc::new(clock);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -196,11 +241,8 @@ async fn serve<S: Store, C: Clock>(
             accepted = listener.accept(), if connections.len() < MAX_CONNECTIONS => match accepted {
                 Ok((stream, _)) => {
                     if peer_allowed(&stream, owner) {
-                        let (store, clock, signing, realms) =
-                            (store.clone(), clock.clone(), signing.clone(), realms.clone());
-                        connections.spawn(async move {
-                            connection(stream, &store, signing.as_deref(), &*clock, &realms, idle_timeout).await;
-                        });
+                        let shared = Arc::clone(&shared);
+                        connections.spawn(async move { connection(stream, &shared, idle_timeout).await });
                     } else {
                         warn!("control socket: refused a client running as another user");
                     }
@@ -233,14 +275,7 @@ fn remove_if_ours(path: &Path, owner: Owner) {
 }
 
 /// Serves one connection: one request line, one response line.
-async fn connection<S: Store, C: Clock + ?Sized>(
-    stream: UnixStream,
-    store: &S,
-    signing: Option<&Signing>,
-    clock: &C,
-    realms: &[RealmPolicy],
-    idle_timeout: Duration,
-) {
+async fn connection<S: Store, C: Clock>(stream: UnixStream, shared: &Shared<S, C>, idle_timeout: Duration) {
     let (mut read, mut write) = stream.into_split();
     let response = match tokio::time::timeout(idle_timeout, read_line(&mut read, MAX_REQUEST_BYTES)).await {
         Err(_) => Err(Failure::from(RequestError::Timeout)),
@@ -252,7 +287,8 @@ async fn connection<S: Store, C: Clock + ?Sized>(
             Err(e) => Err(Failure::from(e)),
             Ok(op) => {
                 let name = op.name();
-                let result = execute(store, signing, op, clock.now(), realms).await;
+                let Shared { store, signing, clock, realms, audit } = shared;
+                let result = execute(store, signing.as_deref(), op, clock.now(), realms).await;
                 match &result {
                     Ok(Reply::Revoked { revoked, .. }) => info!(op = name, revoked, "control request"),
                     Ok(Reply::Sessions { sessions }) => debug!(op = name, sessions = sessions.len(), "control request"),
@@ -263,6 +299,19 @@ async fn connection<S: Store, C: Clock + ?Sized>(
                         info!(op = name, %realm, cookie = %cookie_name, sessions_ended, "control request");
                     }
                     Ok(Reply::Tokens { tokens }) => info!(op = name, tokens = tokens.len(), "control request"),
+                    Ok(Reply::TotpReset { user, totp_removed }) => {
+                        info!(op = name, %user, totp_removed, "control request");
+                        if *totp_removed {
+                            // Before the answer: once the command returns, the event is written.
+                            let event = AuditEvent {
+                                user: Some(user),
+                                actor: Some(AUDIT_ACTOR),
+                                reason: Some("reset"),
+                                ..AuditEvent::default()
+                            };
+                            audit.record(AuditKind::TotpChanged, &event).await;
+                        }
+                    }
                     Err(e) => info!(op = name, error = %e, "control request failed"),
                 }
                 result.map_err(Failure::from)
@@ -316,7 +365,7 @@ pub(crate) enum RequestError {
 }
 
 /// The ops the server knows, by wire name.
-const KNOWN_OPS: [&str; 8] = [
+const KNOWN_OPS: [&str; 9] = [
     "sessions.list",
     "sessions.revoke",
     "sessions.revoke_user",
@@ -325,6 +374,7 @@ const KNOWN_OPS: [&str; 8] = [
     "tokens.revoke",
     "keys.rotate",
     "realm.cookie_name",
+    "totp.reset",
 ];
 
 /// Parses one request line (a trailing `\n` or `\r\n` is allowed).
@@ -554,6 +604,7 @@ mod tests {
             Op::ListSessions { user: Some("a".to_owned()), realm: None },
             Op::RevokeSession { id: sessiond_core::token::SessionId::generate() },
             Op::RevokeUser { user: "a".to_owned(), realm: Some("main".to_owned()) },
+            Op::ResetTotp { user: "alice".to_owned() },
         ];
         for original in ops {
             let line = serde_json::to_string(&original).unwrap();
@@ -661,10 +712,14 @@ mod tests {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        let task =
-            listen_with(path.clone(), AnyStore::Memory(store), None, ManualClock::new(NOW), vec![], idle, shutdown)
-                .await
-                .unwrap();
+        let shared = Shared {
+            store: AnyStore::Memory(store),
+            signing: None,
+            clock: ManualClock::new(NOW),
+            realms: vec![],
+            audit: AuditTrail::new().1,
+        };
+        let task = listen_with(path.clone(), shared, idle, shutdown).await.unwrap();
         Running { _dir: dir, path, stop, task }
     }
 
@@ -791,9 +846,16 @@ mod tests {
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         assert!(path.exists(), "the dead listener left its file");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), vec![], async move {
-            let _ = stopped.await;
-        })
+        let task = listen(
+            path.clone(),
+            AnyStore::Memory(MemoryStore::default()),
+            test_signing(),
+            vec![],
+            AuditTrail::new().1,
+            async move {
+                let _ = stopped.await;
+            },
+        )
         .await
         .unwrap();
         let listed = exchange(&path, b"{\"op\":\"sessions.list\"}\n").await;
@@ -810,6 +872,7 @@ mod tests {
             AnyStore::Memory(MemoryStore::default()),
             test_signing(),
             vec![],
+            AuditTrail::new().1,
             std::future::pending(),
         )
         .await
@@ -831,6 +894,7 @@ mod tests {
             AnyStore::Memory(MemoryStore::default()),
             test_signing(),
             vec![],
+            AuditTrail::new().1,
             std::future::pending(),
         )
         .await
@@ -847,9 +911,16 @@ mod tests {
         let path = deep.join(SOCKET_FILE);
         assert!(path.as_os_str().len() > 108);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = listen(path.clone(), AnyStore::Memory(MemoryStore::default()), test_signing(), vec![], async move {
-            let _ = stopped.await;
-        })
+        let task = listen(
+            path.clone(),
+            AnyStore::Memory(MemoryStore::default()),
+            test_signing(),
+            vec![],
+            AuditTrail::new().1,
+            async move {
+                let _ = stopped.await;
+            },
+        )
         .await
         .unwrap();
         assert!(path.exists());

@@ -50,6 +50,9 @@ async fn run(cli: cli::Cli) -> anyhow::Result<()> {
         Command::Config(cli::ConfigCommand::Check) => commands::config_check(cli.config.as_deref(), cli.json),
         Command::HashPassword => commands::hash_password(cli.json),
         Command::Users(cli::UsersCommand::Add(args)) => commands::users_add(cli.config.as_deref(), &args, cli.json),
+        Command::Users(cli::UsersCommand::TotpReset(args)) => {
+            commands::users_totp_reset(cli.config.as_deref(), &args, cli.json).await
+        }
         Command::Sessions(cli::SessionsCommand::List(args)) => {
             commands::sessions_list(cli.config.as_deref(), &args, cli.json).await
         }

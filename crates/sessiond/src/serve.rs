@@ -83,7 +83,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         allowed_redirects: config.server.allowed_redirects.clone(),
         admin_group: config.server.admin_group.clone(),
         max_body_bytes: config.server.max_body_bytes,
-        reauth_window: sessiond_server::state::DEFAULT_REAUTH_WINDOW,
+        reauth_window: config.server.reauth_window,
         regulation: sessiond_core::regulation::RegulationPolicy {
             max_retries: config.regulation.max_retries,
             find_time: config.regulation.find_time,
@@ -109,11 +109,14 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         secret.expose(),
         config.secret_previous.as_ref().map(Secret::expose),
     ));
+    // The control socket opens now and writes its audit events through the state built below.
+    let (audit_to, audit_trail) = control::AuditTrail::new();
     let control = control::listen(
         control::socket_path(&config),
         store.clone(),
         signing,
         config.realms.clone(),
+        audit_trail,
         stopped(stop_rx.clone()),
     )
     .await
@@ -173,6 +176,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         audit,
     );
     app.access.store(Arc::new(config.access_control.clone()));
+    audit_to.send_replace(Some(app.clone()));
     for (realm, ended) in &resolved.renamed {
         let detail = AuditEvent { realm: Some(realm), count: Some(*ended), ..AuditEvent::default() };
         app.audit(AuditKind::CookieNameChanged, &detail);

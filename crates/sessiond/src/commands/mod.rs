@@ -24,7 +24,7 @@ pub(crate) use realm::realm_cookie_name;
 pub(crate) use sessions::{sessions_list, sessions_revoke};
 pub(crate) use storage::storage_copy;
 pub(crate) use tokens::{tokens_create, tokens_list, tokens_revoke};
-pub(crate) use users::{hash_password, users_add};
+pub(crate) use users::{hash_password, users_add, users_totp_reset};
 
 use crate::config::{self, Config};
 use std::io::{BufRead, Write as _};

@@ -1,4 +1,5 @@
-//! The administrative operations on sessions and API tokens, in one place.
+//! The administrative operations on sessions, API tokens, signing keys, realms and second
+//! factors, in one place.
 //!
 //! `sessiond sessions …` runs them against a store it opened itself when no server holds the
 //! store, and the control socket of a running server runs them on behalf of that same command
@@ -19,6 +20,7 @@ use sessiond_server::api_tokens::{self, Inserted};
 use sessiond_server::jwt::Signing;
 use sessiond_server::realms::{CookieNameChange, change_cookie_name};
 use sessiond_server::revocation;
+use sessiond_server::totp;
 use sessiond_store::{SessionFilter, Store, StoreError};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -100,6 +102,13 @@ pub(crate) enum Op {
         #[serde(default)]
         change: Option<NameChange>,
     },
+    /// `{"op":"totp.reset","user":…}`: removes the user's TOTP second factor (and any pending
+    /// enrollment), so that their next sign-in asks for the password only.
+    #[serde(rename = "totp.reset")]
+    ResetTotp {
+        /// The user.
+        user: String,
+    },
 }
 
 /// A change of cookie name, as the control socket carries it.
@@ -124,12 +133,14 @@ impl Op {
             Self::CreateToken { .. } => "tokens.create",
             Self::ListTokens { .. } => "tokens.list",
             Self::RevokeToken { .. } => "tokens.revoke",
+            Self::ResetTotp { .. } => "totp.reset",
         }
     }
 }
 
-/// The successful outcome of an [`Op`]. Serialized as `{"sessions":[…]}`, `{"tokens":[…]}` or
-/// `{"revoked":N}`, which is also what `--json` prints (but for `tokens create`).
+/// The successful outcome of an [`Op`]. Serialized as `{"sessions":[…]}`, `{"tokens":[…]}`,
+/// `{"revoked":N}` or `{"user":…,"totp_removed":…}`, which is also what `--json` prints (but
+/// for `tokens create`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub(crate) enum Reply {
@@ -173,6 +184,13 @@ pub(crate) enum Reply {
     Tokens {
         /// The live tokens, oldest first.
         tokens: Vec<TokenView>,
+    },
+    /// Answer to [`Op::ResetTotp`].
+    TotpReset {
+        /// The user.
+        user: String,
+        /// Whether the user had a TOTP (confirmed or pending) that is now gone.
+        totp_removed: bool,
     },
 }
 
@@ -301,6 +319,8 @@ fn is_live(record: &SessionRecord, now: Timestamp) -> bool {
 /// # Errors
 /// [`OpError::NoSuchSession`] when a revocation by id finds no live session with that id and no
 /// realm keeps its sessions in cookies (a dead one that was still stored is deleted all the same);
+/// [`OpError::NoSuchToken`] likewise for an API token; [`OpError::Invalid`] for a request that
+/// cannot be carried out as given (a malformed token, a user name no user can have);
 /// [`OpError::Store`] when the store fails.
 pub(crate) async fn execute<S: Store>(
     store: &S,
@@ -416,7 +436,26 @@ pub(crate) async fn execute<S: Store>(
             Some(_) => Ok(Reply::Revoked { revoked: 1, client_realms: vec![] }),
             None => Err(OpError::NoSuchToken(id)),
         },
+        Op::ResetTotp { user } => {
+            check_user(&user)?;
+            let totp_removed = totp::remove(store, &user).await?;
+            Ok(Reply::TotpReset { user, totp_removed })
+        }
     }
+}
+
+/// The longest user name an op takes, in bytes.
+const MAX_USER_BYTES: usize = 256;
+
+/// Refuses a user name that no user can have: empty, too long, or with control characters (a
+/// line break would reach another user's keys in the store).
+fn check_user(user: &str) -> Result<(), OpError> {
+    if user.is_empty() || user.len() > MAX_USER_BYTES || user.chars().any(char::is_control) {
+        return Err(OpError::Invalid(format!(
+            "invalid user {user:?}: 1 to {MAX_USER_BYTES} bytes, no control characters"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -778,12 +817,61 @@ pub(crate) mod tests {
         assert!(!revocation::is_revoked(&store, &session, month).await.unwrap());
     }
 
+    #[tokio::test]
+    async fn totp_reset_removes_the_second_factor_so_the_next_sign_in_asks_for_the_password_only() {
+        let store = MemoryStore::default();
+        let sealer = sessiond_core::keys::Sealer::new("sessiond totp secret v1", &[7; 32], None);
+        let secret = totp::begin_enrollment(&store, &sealer, "alice", NOW).await.unwrap();
+        let code = sessiond_core::totp::code_at(&secret, sessiond_core::totp::counter_at(NOW));
+        totp::confirm(&store, &sealer, "alice", &code, NOW).await.unwrap();
+        let bob = totp::begin_enrollment(&store, &sealer, "bob", NOW).await.unwrap();
+        let bob_code = sessiond_core::totp::code_at(&bob, sessiond_core::totp::counter_at(NOW));
+        totp::confirm(&store, &sealer, "bob", &bob_code, NOW).await.unwrap();
+        assert!(totp::is_enrolled(&store, "alice", NOW).await.unwrap());
+
+        let reset = Op::ResetTotp { user: "alice".to_owned() };
+        let reply = execute(&store, None, reset.clone(), NOW, &[]).await.unwrap();
+        assert_eq!(reply, Reply::TotpReset { user: "alice".to_owned(), totp_removed: true });
+        assert_eq!(serde_json::to_string(&reply).unwrap(), r#"{"user":"alice","totp_removed":true}"#);
+        assert!(!totp::is_enrolled(&store, "alice", NOW).await.unwrap());
+        assert!(totp::is_enrolled(&store, "bob", NOW).await.unwrap(), "other users keep theirs");
+
+        // Nothing left to remove: said so, and no error.
+        let again = execute(&store, None, reset, NOW, &[]).await.unwrap();
+        assert_eq!(again, Reply::TotpReset { user: "alice".to_owned(), totp_removed: false });
+    }
+
+    #[tokio::test]
+    async fn totp_reset_takes_a_pending_enrollment_away_too() {
+        let store = MemoryStore::default();
+        let sealer = sessiond_core::keys::Sealer::new("sessiond totp secret v1", &[7; 32], None);
+        let secret = totp::begin_enrollment(&store, &sealer, "alice", NOW).await.unwrap();
+        let reply = execute(&store, None, Op::ResetTotp { user: "alice".to_owned() }, NOW, &[]).await.unwrap();
+        assert_eq!(reply, Reply::TotpReset { user: "alice".to_owned(), totp_removed: true });
+        let code = sessiond_core::totp::code_at(&secret, sessiond_core::totp::counter_at(NOW));
+        assert!(totp::confirm(&store, &sealer, "alice", &code, NOW).await.is_err(), "nothing left to confirm");
+    }
+
+    #[tokio::test]
+    async fn totp_reset_refuses_names_no_user_can_have() {
+        let store = MemoryStore::default();
+        let sealer = sessiond_core::keys::Sealer::new("sessiond totp secret v1", &[7; 32], None);
+        totp::begin_enrollment(&store, &sealer, "alice", NOW).await.unwrap();
+        for user in ["", "alice\npending", &"a".repeat(257)] {
+            let result = execute(&store, None, Op::ResetTotp { user: user.to_owned() }, NOW, &[]).await;
+            assert!(matches!(&result, Err(OpError::Invalid(m)) if m.contains("invalid user")), "{user:?}: {result:?}");
+        }
+        let pending = execute(&store, None, Op::ResetTotp { user: "alice".to_owned() }, NOW, &[]).await.unwrap();
+        assert_eq!(pending, Reply::TotpReset { user: "alice".to_owned(), totp_removed: true }, "left alone above");
+    }
+
     #[test]
     fn reply_round_trips_through_json() {
         let sessions = Reply::Sessions { sessions: vec![SessionView::from(record("main", "alice", 60))] };
         let revoked = Reply::Revoked { revoked: 3, client_realms: vec![] };
         let tokens = Reply::Tokens { tokens: vec![TokenView::from(token_record("alice", "main", Some(60)))] };
-        for reply in [sessions, revoked, tokens, Reply::Sessions { sessions: vec![] }] {
+        let totp = Reply::TotpReset { user: "alice".to_owned(), totp_removed: false };
+        for reply in [sessions, revoked, tokens, totp, Reply::Sessions { sessions: vec![] }] {
             let text = serde_json::to_string(&reply).unwrap();
             assert_eq!(serde_json::from_str::<Reply>(&text).unwrap(), reply, "{text}");
         }

@@ -1,7 +1,9 @@
-//! `sessiond hash-password` and `sessiond users add`.
+//! `sessiond hash-password`, `sessiond users add` and `sessiond users totp-reset`.
 
+use super::ops::{Op, Reply};
+use super::sessions::run;
 use super::{load_config, password_from_stdin, print_json, print_stdout};
-use crate::cli::UsersAdd;
+use crate::cli::{UsersAdd, UsersTotpReset};
 use anyhow::{Context as _, bail};
 use sessiond_server::users::{UserEntry, UsersFile};
 use std::path::Path;
@@ -57,6 +59,33 @@ pub(crate) fn users_add(config: Option<&Path>, args: &UsersAdd, json: bool) -> a
         print_json(&serde_json::json!({ "user": args.name, "file": file.display().to_string() }))
     } else {
         print_stdout(&format!("added user {} to {}\n", args.name, file.display()))
+    }
+}
+
+/// `sessiond users totp-reset NAME`: removes the TOTP second factor of `NAME` (and any pending
+/// enrollment), so that their next sign-in asks for the password only.
+///
+/// Like `sessiond sessions …`, it works whether or not the server runs (see `sessions::run`);
+/// through a running server's control socket, a reset that removed something is written to the
+/// audit log as `totp_changed` with `reason: reset`.
+///
+/// Text output: `TOTP of NAME removed; their next sign-in asks for the password only`, or
+/// `NAME had no TOTP` (still a success). `--json`: `{"user":"NAME","totp_removed":true|false}`.
+///
+/// # Errors
+/// A name no user can have (empty, over 256 bytes, control characters), and the failures of
+/// `sessions::run`.
+pub(crate) async fn users_totp_reset(config: Option<&Path>, args: &UsersTotpReset, json: bool) -> anyhow::Result<()> {
+    let config = load_config(config)?;
+    let Reply::TotpReset { user, totp_removed } = run(&config, Op::ResetTotp { user: args.name.clone() }).await? else {
+        bail!("the server answered a TOTP reset with something else");
+    };
+    if json {
+        print_json(&Reply::TotpReset { user, totp_removed })
+    } else if totp_removed {
+        print_stdout(&format!("TOTP of {user} removed; their next sign-in asks for the password only\n"))
+    } else {
+        print_stdout(&format!("{user} had no TOTP\n"))
     }
 }
 

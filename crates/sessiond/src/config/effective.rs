@@ -55,6 +55,7 @@ struct Server {
     trusted_proxies: Vec<String>,
     allowed_redirects: Vec<String>,
     admin_group: String,
+    reauth_window: String,
     max_body_bytes: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_listen: Option<String>,
@@ -165,6 +166,14 @@ struct Realm {
     inactivity: String,
     remember_me: String,
     jwt: Jwt,
+    journeys: Journeys,
+}
+
+#[derive(Serialize)]
+struct Journeys {
+    location: &'static str,
+    allowlisting: bool,
+    timeout: String,
 }
 
 #[derive(Serialize)]
@@ -273,6 +282,12 @@ impl From<&Config> for Effective {
                 trusted_proxies: server.trusted_proxies.iter().map(ToString::to_string).collect(),
                 allowed_redirects: server.allowed_redirects.clone(),
                 admin_group: server.admin_group.clone(),
+                // `0`: the password every time.
+                reauth_window: if server.reauth_window.is_zero() {
+                    "0".to_owned()
+                } else {
+                    format_duration(server.reauth_window)
+                },
                 max_body_bytes: server.max_body_bytes,
                 metrics_listen: server.metrics_listen.map(|a| a.to_string()),
             },
@@ -330,6 +345,11 @@ impl From<&RealmPolicy> for Realm {
                 cookie: realm.jwt.cookie,
                 header: realm.jwt.header,
                 rotation: realm.jwt.rotation.map_or_else(|| "0".to_owned(), format_duration),
+            },
+            journeys: Journeys {
+                location: realm.journeys.location.as_str(),
+                allowlisting: realm.journeys.allowlisting,
+                timeout: format_duration(realm.journeys.timeout),
             },
         }
     }

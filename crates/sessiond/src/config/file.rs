@@ -71,6 +71,10 @@ pub(super) struct Server {
     /// Members of this group may use the admin API. Default: `admins`.
     /// Env: `SESSIOND__SERVER__ADMIN_GROUP`.
     pub(super) admin_group: Option<String>,
+    /// How recent a sign-in must be for sensitive actions (changing the second factor, signing
+    /// out every other session) to go ahead without the password; `0` asks for the password
+    /// every time. At most `24h`. Default: `5m`. Env: `SESSIOND__SERVER__REAUTH_WINDOW`.
+    pub(super) reauth_window: Option<DurationSpec>,
     /// Largest request body accepted, in bytes. Default: `65536`.
     /// Env: `SESSIOND__SERVER__MAX_BODY_BYTES`.
     pub(super) max_body_bytes: Option<u64>,
@@ -192,6 +196,8 @@ pub(super) struct Realm {
     pub(super) remember_me: Option<DurationSpec>,
     /// Session JWTs.
     pub(super) jwt: Option<Jwt>,
+    /// Login journeys: the state of a login in progress.
+    pub(super) journeys: Option<Journeys>,
 }
 
 /// `realms.<name>.jwt`.
@@ -214,6 +220,23 @@ pub(super) struct Jwt {
     /// How often the signing key rotates by itself; `0` rotates only on `sessiond keys rotate`.
     /// Default: `30d`. Env: `SESSIOND__REALMS__<NAME>__JWT__ROTATION`.
     pub(super) rotation: Option<DurationSpec>,
+}
+
+/// `realms.<name>.journeys`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Journeys {
+    /// Where the state of a login in progress lives: `server` (in the store, under the hash of
+    /// the journey's id) or `client` (sealed into the `auth_id`). Default: `server`.
+    /// Env: `SESSIOND__REALMS__<NAME>__JOURNEYS__LOCATION`.
+    pub(super) location: Option<String>,
+    /// Every step answers a new `auth_id` and only the current one is accepted; an earlier one
+    /// ends the journey. Default: `true`. Env: `SESSIOND__REALMS__<NAME>__JOURNEYS__ALLOWLISTING`.
+    pub(super) allowlisting: Option<bool>,
+    /// How long a login may take from its first step (more than zero, at most `1h`).
+    /// Default: `5m`. Env: `SESSIOND__REALMS__<NAME>__JOURNEYS__TIMEOUT`.
+    pub(super) timeout: Option<DurationSpec>,
 }
 
 /// `realms.<name>.cookie`.

@@ -81,6 +81,9 @@ pub(crate) struct ServerConfig {
     pub(crate) allowed_redirects: Vec<String>,
     /// Members of this group may use the admin API.
     pub(crate) admin_group: String,
+    /// How recent a sign-in must be for sensitive actions to go ahead without the password;
+    /// zero asks for it every time.
+    pub(crate) reauth_window: Duration,
     /// Largest request body accepted, in bytes.
     pub(crate) max_body_bytes: usize,
     /// Where `GET /metrics` is served instead of the main listener, when set.

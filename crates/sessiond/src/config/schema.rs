@@ -75,6 +75,7 @@ static REALM: Node = Section(&[
             ("rotation", Leaf(Duration)),
         ]),
     ),
+    ("journeys", Section(&[("location", Leaf(Str)), ("allowlisting", Leaf(Bool)), ("timeout", Leaf(Duration))])),
 ]);
 
 static ACCESS_RULE: Node = Section(&[
@@ -123,6 +124,7 @@ pub(super) static ROOT: Node = Section(&[
             ("trusted_proxies", Leaf(List)),
             ("allowed_redirects", Leaf(List)),
             ("admin_group", Leaf(Str)),
+            ("reauth_window", Leaf(Duration)),
             ("max_body_bytes", Leaf(Int)),
             ("metrics_listen", Leaf(Str)),
         ]),

@@ -5,6 +5,7 @@ use super::schema::{self, NAME};
 use super::*;
 use sessiond_core::access::{Decision, Object, Policy, Subject};
 use sessiond_core::cookie::SameSite;
+use sessiond_core::journey::JourneyLocation;
 use sessiond_core::realm::{HttpOnlyMode, SessionLocation};
 use sessiond_core::timeout::Timeouts;
 use sessiond_store::{RedisMode, RedisSettings};
@@ -528,6 +529,7 @@ fn unknown_keys_are_refused_with_their_full_path() {
         ("server: {listn: '127.0.0.1:1'}", "server.listn"),
         ("realms: {main: {inactivty: 5m}}", "realms.main.inactivty"),
         ("realms: {main: {jwt: {enabeld: true}}}", "realms.main.jwt.enabeld"),
+        ("realms: {main: {journeys: {allowlist: false}}}", "realms.main.journeys.allowlist"),
         ("storage: {kind: embedded, postgres: {url: 'postgres://x'}}", "storage.postgres"),
         ("storage: {kind: redis, redis: {url: 'redis://x', db: 1}}", "storage.redis.db"),
         ("session: {name: x}", "session"),
@@ -783,7 +785,7 @@ fn effective_output_redacts_the_secret() {
 fn effective_output_reads_back_to_the_same_configuration() {
     let config = parse(
         "server:\n  portal_url: 'https://auth.example.com'\n  trusted_proxies: [10.0.0.0/8, '::1']\n  allowed_redirects: ['*.example.net']\n\
-         realms:\n  main: {domain: example.com, inactivity: 0, remember_me: -1, cookie: {name: sid, http_only: enforced, persistent: false}}\n  other: {portal_url: 'https://x.example.org', location: client, cookie: {http_only: false}}\n\
+         realms:\n  main: {domain: example.com, inactivity: 0, remember_me: -1, cookie: {name: sid, http_only: enforced, persistent: false}}\n  other: {portal_url: 'https://x.example.org', location: client, cookie: {http_only: false}, journeys: {location: client, allowlisting: false, timeout: 90s}}\n\
          storage: {kind: memory}\naudit: {path: /tmp/audit.jsonl}\nlog: {level: debug, format: json}\n\
          access_control:\n  default_policy: two_factor\n  rules:\n  - {domain: ['*.Example.com', '*'], resources: ['^/a(/|$)', \"^/b'c\"], methods: [get], subject: ['user:x', ['group:a', 'group:b']], policy: one_factor}\n  - {domain: a.com, policy: bypass}\n",
     )
@@ -1183,6 +1185,8 @@ fn the_full_example_is_a_valid_configuration() {
     let names: Vec<&str> = config.realms.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["main", "partners"]);
     assert_eq!(realm(&config, "partners").timeouts.remember_me, None);
+    assert_eq!(realm(&config, "main").journeys, sessiond_core::journey::JourneySettings::default());
+    assert_eq!(config.server.reauth_window, secs(300));
     assert_eq!(config.server.allowed_redirects.len(), 3);
     assert_eq!(config.access_control.rules().len(), 4);
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
@@ -1428,4 +1432,89 @@ fn jwt_lifetimes_stay_short_and_rotation_outlasts_them() {
     refused("realms: {main: {jwt: {lifetime: 10m, rotation: 5m}}}", "realms.main.jwt.rotation");
     refused("realms: {main: {jwt: {rotation: soon}}}", "realms.main.jwt.rotation");
     refused("realms: {main: {jwt: {cookie: yes please}}}", "realms.main.jwt.cookie");
+}
+
+// ---- login journeys and reauthentication ----
+
+#[test]
+fn journeys_default_to_the_store_with_allowlisting_for_five_minutes() {
+    let config = parse("").unwrap();
+    let journeys = realm(&config, "main").journeys;
+    assert_eq!(journeys, sessiond_core::journey::JourneySettings::default());
+    assert_eq!(journeys.location, JourneyLocation::Server);
+    assert!(journeys.allowlisting);
+    assert_eq!(journeys.timeout, secs(300));
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&config, true)).unwrap();
+    assert_eq!(
+        value["realms"]["main"]["journeys"],
+        serde_json::json!({"location": "server", "allowlisting": true, "timeout": "5m"})
+    );
+}
+
+#[test]
+fn journey_settings_come_from_the_file_and_the_environment() {
+    let config = parse_env(
+        "realms:\n  main: {journeys: {location: client, timeout: 2m}}\n  shop: {portal_url: 'https://shop.example.com'}\n",
+        &[
+            ("SESSIOND__REALMS__MAIN__JOURNEYS__ALLOWLISTING", "false"),
+            ("SESSIOND__REALMS__MAIN__JOURNEYS__TIMEOUT", "90s"),
+            ("SESSIOND__REALMS__SHOP__JOURNEYS__LOCATION", "client"),
+        ],
+    )
+    .unwrap();
+    let main = realm(&config, "main").journeys;
+    assert_eq!((main.location, main.allowlisting, main.timeout), (JourneyLocation::Client, false, secs(90)));
+    let shop = realm(&config, "shop").journeys;
+    assert_eq!((shop.location, shop.allowlisting, shop.timeout), (JourneyLocation::Client, true, secs(300)));
+    let server = parse("realms: {main: {journeys: {location: ' server ', timeout: 1h}}}").unwrap();
+    assert_eq!(realm(&server, "main").journeys.location, JourneyLocation::Server);
+    assert_eq!(realm(&server, "main").journeys.timeout, secs(3600), "1h is the longest accepted");
+    let yaml = render_effective(&config, false);
+    assert!(yaml.contains("location: client\n      allowlisting: false\n      timeout: 1m30s"), "{yaml}");
+}
+
+#[test]
+fn bad_journey_settings_are_refused_naming_the_key() {
+    let error = refused("realms: {main: {journeys: {location: browser}}}", "realms.main.journeys.location");
+    assert!(error.to_string().contains("expected server or client"), "{error}");
+    let error = refused("realms: {main: {journeys: {timeout: 0}}}", "realms.main.journeys.timeout");
+    assert!(error.to_string().contains("greater than zero"), "{error}");
+    let error = refused("realms: {main: {journeys: {timeout: 61m}}}", "realms.main.journeys.timeout");
+    assert!(error.to_string().contains("at most 1h"), "{error}");
+    refused("realms: {main: {journeys: {timeout: soon}}}", "realms.main.journeys.timeout");
+    refused("realms: {main: {journeys: {allowlisting: 'yes'}}}", "realms.main.journeys.allowlisting");
+    refused("realms: {main: {journeys: client}}", "realms.main.journeys");
+    let error = parse_env("", &[("SESSIOND__REALMS__MAIN__JOURNEYS__TIMEOUT", "2h")]).unwrap_err();
+    assert_eq!(error.key(), Some("realms.main.journeys.timeout"));
+    assert!(error.to_string().contains("SESSIOND__REALMS__MAIN__JOURNEYS__TIMEOUT"), "{error}");
+}
+
+#[test]
+fn reauth_window_defaults_to_five_minutes_and_zero_always_asks() {
+    let config = parse("").unwrap();
+    assert_eq!(config.server.reauth_window, secs(300));
+    assert_eq!(config.server.reauth_window, sessiond_server::state::DEFAULT_REAUTH_WINDOW);
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&config, true)).unwrap();
+    assert_eq!(value["server"]["reauth_window"], "5m");
+
+    let zero = parse("server: {reauth_window: 0}").unwrap();
+    assert_eq!(zero.server.reauth_window, Duration::ZERO);
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&zero, true)).unwrap();
+    assert_eq!(value["server"]["reauth_window"], "0");
+    assert_eq!(parse(&render_effective(&zero, false)).unwrap().server, zero.server, "reads back");
+
+    let env = parse_env("server: {reauth_window: 1m}", &[("SESSIOND__SERVER__REAUTH_WINDOW", "15m")]).unwrap();
+    assert_eq!(env.server.reauth_window, secs(900));
+    assert_eq!(parse("server: {reauth_window: 24h}").unwrap().server.reauth_window, secs(86_400));
+}
+
+#[test]
+fn reauth_windows_over_a_day_are_refused() {
+    let error = refused("server: {reauth_window: 25h}", "server.reauth_window");
+    assert!(error.to_string().contains("at most 24h"), "{error}");
+    refused("server: {reauth_window: -1}", "server.reauth_window");
+    refused("server: {reauth_window: 5x}", "server.reauth_window");
+    let error = parse_env("", &[("SESSIOND__SERVER__REAUTH_WINDOW", "2d")]).unwrap_err();
+    assert_eq!(error.key(), Some("server.reauth_window"));
+    assert!(error.to_string().contains("SESSIOND__SERVER__REAUTH_WINDOW"), "{error}");
 }

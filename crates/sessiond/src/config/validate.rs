@@ -8,6 +8,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sessiond_core::access::{AccessControl, Policy, Rule, RuleSpec};
 use sessiond_core::cookie::{SameSite, secure_by_default, validate_cookie_domain, validate_cookie_name};
 use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
+use sessiond_core::journey::{JourneyLocation, JourneySettings};
 use sessiond_core::jwt::JwtSettings;
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::redirect::AllowedRedirect;
@@ -37,6 +38,10 @@ pub(super) const DEFAULT_TRUSTED_PROXIES: [IpNet; 2] = [
     IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
     IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
 ];
+/// Longest `server.reauth_window` accepted: past a day, "recent" no longer means anything.
+pub(super) const MAX_REAUTH_WINDOW: Duration = Duration::from_secs(86_400);
+/// Longest `journeys.timeout` accepted: a login in progress is a matter of minutes.
+pub(super) const MAX_JOURNEY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default of `log.level`.
 pub(super) const DEFAULT_LOG_LEVEL: &str = "info";
 
@@ -137,6 +142,16 @@ fn server(raw: file::Server) -> Result<ServerConfig> {
     if admin_group.trim().is_empty() {
         return Err(ConfigError::invalid("server.admin_group", "the group name is empty"));
     }
+    let reauth_window = match &raw.reauth_window {
+        Some(spec) => duration("server.reauth_window", spec)?,
+        None => sessiond_server::state::DEFAULT_REAUTH_WINDOW,
+    };
+    if reauth_window > MAX_REAUTH_WINDOW {
+        return Err(ConfigError::invalid(
+            "server.reauth_window",
+            "must be at most 24h (0 asks for the password at every sensitive action)",
+        ));
+    }
     let max_body_bytes = match raw.max_body_bytes {
         None => DEFAULT_MAX_BODY_BYTES,
         Some(0) => {
@@ -165,6 +180,7 @@ fn server(raw: file::Server) -> Result<ServerConfig> {
         trusted_proxies,
         allowed_redirects,
         admin_group,
+        reauth_window,
         max_body_bytes,
         metrics_listen,
     })
@@ -540,6 +556,7 @@ fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmP
         None => defaults.remember_me,
     };
     let jwt = jwt_settings(&key, &raw.jwt.unwrap_or_default())?;
+    let journeys = journey_settings(&key, &raw.journeys.unwrap_or_default())?;
     if location == SessionLocation::Client {
         // A client-side cookie counts its deadline in 32-bit seconds from login (136 years).
         let limit = Duration::from_secs(u64::from(u32::MAX));
@@ -563,7 +580,7 @@ fn realm(name: String, raw: file::Realm, server: &ServerConfig) -> Result<RealmP
         timeouts: Timeouts { expiration, inactivity, remember_me },
         jwt,
         location,
-        journeys: sessiond_core::journey::JourneySettings::default(),
+        journeys,
     })
 }
 
@@ -600,6 +617,32 @@ fn jwt_settings(key: &dyn Fn(&str) -> String, raw: &file::Jwt) -> Result<JwtSett
         header: raw.header.unwrap_or(defaults.header),
         rotation,
     })
+}
+
+fn journey_settings(key: &dyn Fn(&str) -> String, raw: &file::Journeys) -> Result<JourneySettings> {
+    let defaults = JourneySettings::default();
+    let location = match raw.location.as_deref().map(str::trim) {
+        None => defaults.location,
+        Some("server") => JourneyLocation::Server,
+        Some("client") => JourneyLocation::Client,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                key("journeys.location"),
+                format!("unknown location {other:?}: expected server or client"),
+            ));
+        }
+    };
+    let timeout = match &raw.timeout {
+        Some(spec) => positive(&key("journeys.timeout"), spec)?,
+        None => defaults.timeout,
+    };
+    if timeout > MAX_JOURNEY_TIMEOUT {
+        return Err(ConfigError::invalid(
+            key("journeys.timeout"),
+            "must be at most 1h: it bounds how long a login in progress may wait",
+        ));
+    }
+    Ok(JourneySettings { location, allowlisting: raw.allowlisting.unwrap_or(defaults.allowlisting), timeout })
 }
 
 /// Realms must not step on each other: one cookie name each, and one

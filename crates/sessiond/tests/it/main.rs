@@ -15,4 +15,5 @@ mod metrics;
 mod reload;
 mod support;
 mod tokens;
+mod totp;
 mod zero_config;
