@@ -82,6 +82,12 @@ fn open(sealer: &Sealer, user: &str, record: &TotpRecord) -> Result<TotpSecret, 
     TotpSecret::from_bytes(&bytes).map_err(corrupt)
 }
 
+/// Whether the record's secret was sealed under another key than the current one.
+fn sealed_under_previous(sealer: &Sealer, record: &TotpRecord) -> bool {
+    let sealed = URL_SAFE_NO_PAD.decode(&record.secret).unwrap_or_default();
+    sealed.get(1..1 + sessiond_core::keys::KEY_ID_LEN) != Some(sealer.current_key_id().as_slice())
+}
+
 fn decode(value: &[u8]) -> Result<TotpRecord, StoreError> {
     serde_json::from_slice(value).map_err(corrupt)
 }
@@ -163,7 +169,11 @@ pub async fn check(
             Err(TotpError::Replayed) => return Err(TotpCheckError::Replayed),
             Err(_) => return Err(TotpCheckError::Invalid),
         };
-        let next = TotpRecord { last_used: Some(counter), ..record };
+        // A secret sealed under `secret_previous` is sealed again under the current secret, so
+        // that removing `secret_previous` later does not lock its user out.
+        let secret_field =
+            if sealed_under_previous(sealer, &record) { seal(sealer, user, &secret) } else { record.secret.clone() };
+        let next = TotpRecord { secret: secret_field, last_used: Some(counter), ..record };
         if store.swap_entry(EntryKind::Totp, user, Some(&entry.value), Some((&encode(&next), None)), now).await? {
             return Ok(());
         }
@@ -258,6 +268,25 @@ mod tests {
         }
         let passed = tasks.join_all().await.into_iter().filter(|ok| *ok).count();
         assert_eq!(passed, 1);
+    }
+
+    #[tokio::test]
+    async fn a_secret_sealed_under_the_previous_secret_is_sealed_again_at_its_next_code() {
+        let store = MemoryStore::default();
+        let old = sealer();
+        let secret = begin_enrollment(&store, &old, "alice", T0).await.unwrap();
+        confirm(&store, &old, "alice", &code(&secret, T0), T0).await.unwrap();
+        let rotated = Sealer::new(
+            "sessiond totp secret v1",
+            b"the next server secret, thirty-two bytes",
+            Some(b"a server secret of thirty-two bytes!!"),
+        );
+        let later = T0 + Duration::from_secs(30);
+        check(&store, &rotated, "alice", &code(&secret, later), later).await.unwrap();
+        // Once the old secret is gone, the code still passes: the secret moved to the new key.
+        let only_new = Sealer::new("sessiond totp secret v1", b"the next server secret, thirty-two bytes", None);
+        let latest = later + Duration::from_secs(30);
+        check(&store, &only_new, "alice", &code(&secret, latest), latest).await.unwrap();
     }
 
     #[tokio::test]

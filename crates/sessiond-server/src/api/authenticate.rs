@@ -127,7 +127,8 @@ fn read_answer(step: Step, filled: Filled) -> Result<Answer, ApiError> {
             if filled.username.is_some() || filled.password.is_some() || filled.remember_me.is_some() {
                 return Err(ApiError::BadRequest("this step asks for a totp code only".into()));
             }
-            Ok(Answer::Totp(text(filled.totp, "totp", MAX_CODE)?))
+            // Codes are often pasted with the app's spaces around them.
+            Ok(Answer::Totp(text(filled.totp, "totp", MAX_CODE)?.trim().to_owned()))
         }
     }
 }

@@ -134,7 +134,8 @@ struct AccountPage {
 
 /// Whether the session's sign-in is older than `server.reauth_window`.
 pub(super) fn needs_password(app: &App, session: &sessiond_core::session::SessionRecord) -> bool {
-    session.created_at + app.settings.reauth_window < app.clock.now()
+    let window = app.settings.reauth_window;
+    window.is_zero() || session.created_at + window < app.clock.now()
 }
 
 /// The CSRF token of a signed-in visitor's forms.

@@ -396,6 +396,12 @@ async fn sensitive_actions_need_a_recent_sign_in_or_the_password() {
         .post_with_token("/api/v1/sessions/revoke", &token, json!({"except_current": true, "password": "alice-pw"}))
         .await;
     assert_eq!(res.json::<Value>().await.unwrap(), json!({"revoked": 1}));
+
+    // A window of 0 asks every time, even at once.
+    let s = TestServer::with(Options { reauth_window: Duration::ZERO, ..Options::default() }).await;
+    let token = s.login("alice", "alice-pw", false).await;
+    let res = s.post_with_token("/api/v1/totp/enroll", &token, json!({})).await;
+    assert_eq!(error_code(res).await, (401, "reauthentication_required".into()));
 }
 
 // ----- step-up -----
