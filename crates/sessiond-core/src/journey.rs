@@ -185,6 +185,9 @@ pub struct JourneyState {
     /// The session a step-up upgrades (its public id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrades: Option<SessionId>,
+    /// Who the user is, for users a login provider vouched for (they are in no users file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
     /// Steps passed; part of every sealed state, so each sealed `auth_id` differs.
     pub seq: u32,
     /// When the journey ends, whatever happens.
@@ -203,6 +206,7 @@ impl JourneyState {
             remember_me: false,
             amr: Vec::new(),
             upgrades: None,
+            profile: None,
             seq: 0,
             expires_at: now + timeout,
         }
@@ -217,6 +221,21 @@ impl JourneyState {
     pub fn advanced(&self, step: Step) -> Self {
         Self { step, seq: self.seq.saturating_add(1), ..self.clone() }
     }
+}
+
+/// The identity a login provider passed, kept until the session is made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
 }
 
 /// What the store holds for a journey (server-side, or client-side with allowlisting).

@@ -42,6 +42,7 @@ pub mod duration;
 pub mod journey;
 pub mod jwt;
 pub mod keys;
+pub mod provider;
 pub mod realm;
 pub mod redirect;
 pub mod regulation;

@@ -192,6 +192,11 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
+/// Whether the TCP peer is one of `trusted` (`server.trusted_proxies`).
+pub(crate) fn is_trusted_peer(peer: SocketAddr, trusted: &[IpNet]) -> bool {
+    is_trusted(peer.ip().to_canonical(), trusted)
+}
+
 /// The client's address. Behind a trusted proxy it is the rightmost `X-Forwarded-For` entry that
 /// is not itself a trusted proxy (entries to the left of it could have been written by the
 /// client); when every entry is trusted, the leftmost. A malformed entry stops the walk and

@@ -15,6 +15,7 @@ pub mod journeys;
 pub mod jwt;
 pub mod login;
 pub mod metrics;
+pub mod providers;
 pub mod realms;
 pub mod regulation;
 pub mod revocation;

@@ -236,7 +236,19 @@ pub async fn run_step(
             check_code(app, ctx, &journey, &name, &code).await?;
             app.regulator.succeeded(&name);
             app.metrics.login(LoginProvider::Totp, LoginResult::Success);
-            let Some(user) = app.users.snapshot().get(&name).filter(|u| !u.disabled) else {
+            let user = match &journey.state.profile {
+                // A provider's user: who the provider said, at the first step.
+                Some(profile) => Some(User {
+                    name: name.clone(),
+                    display_name: profile.display_name.clone(),
+                    email: profile.email.clone(),
+                    groups: profile.groups.clone(),
+                    disabled: false,
+                }),
+                // A user of the file: as the file says now.
+                None => app.users.snapshot().get(&name).filter(|u| !u.disabled),
+            };
+            let Some(user) = user else {
                 journeys::end(app, &journey).await?;
                 return Err(ApiError::InvalidCredentials);
             };
@@ -260,6 +272,67 @@ fn step_words(step: Step) -> &'static str {
     match step {
         Step::Password => "the username and password",
         Step::Totp => "a code from the authenticator app (callback totp)",
+    }
+}
+
+/// Signs in a user a login provider vouched for: a TOTP step follows when the user enrolled
+/// one, else a fresh session (the session the request came with ends).
+///
+/// # Errors
+/// `too_many_attempts` under a ban; store errors.
+pub async fn external_login(
+    app: &App,
+    ctx: &RequestContext,
+    headers: &HeaderMap,
+    cookies: &ResponseCookies,
+    provider: &sessiond_core::provider::Provider,
+    user: User,
+) -> Result<Outcome, ApiError> {
+    let realm = &ctx.realm;
+    let now = app.clock.now();
+    check_ban(app, ctx, &user.name, LoginProvider::Header)?;
+    let methods = vec![provider.method().to_owned()];
+    if totp::is_enrolled(&app.store, &user.name, now).await? {
+        let mut state = journeys::new_state(realm, Purpose::Login, Step::Totp, now);
+        state.user = Some(user.name.clone());
+        state.amr = methods;
+        state.profile = Some(profile_of(&user));
+        let auth_id = journeys::start(app, realm, state).await?;
+        return Ok(Outcome::Next { auth_id, step: Step::Totp });
+    }
+    app.metrics.login(LoginProvider::Header, LoginResult::Success);
+    let (credential, record) = open_session(app, ctx, headers, cookies, &user, methods, false).await?;
+    Ok(Outcome::Done { credential, record: Box::new(record) })
+}
+
+/// A step-up journey for `session`: the TOTP step, then a new session like it with `otp` added.
+pub fn step_up_state(
+    realm: &crate::state::Realm,
+    session: &SessionRecord,
+    now: sessiond_core::time::Timestamp,
+) -> sessiond_core::journey::JourneyState {
+    let mut state = journeys::new_state(realm, Purpose::StepUp, Step::Totp, now);
+    state.user = Some(session.user.clone());
+    state.amr = session.amr.clone();
+    state.remember_me = session.remember_me;
+    state.upgrades = Some(session.id.clone());
+    // A provider's user is in no users file: the session says who they are.
+    if session.user.contains(':') {
+        state.profile = Some(sessiond_core::journey::Profile {
+            display_name: session.display_name.clone(),
+            email: session.email.clone(),
+            groups: session.groups.clone(),
+        });
+    }
+    state
+}
+
+/// The profile a journey keeps for a user who is in no users file.
+pub fn profile_of(user: &User) -> sessiond_core::journey::Profile {
+    sessiond_core::journey::Profile {
+        display_name: user.display_name.clone(),
+        email: user.email.clone(),
+        groups: user.groups.clone(),
     }
 }
 

@@ -202,15 +202,18 @@ pub enum LoginProvider {
     Password,
     /// A TOTP code, the second step of a login or a step-up.
     Totp,
+    /// An identity passed by a trusted upstream in headers.
+    Header,
 }
 
 impl LoginProvider {
-    const ALL: [Self; 2] = [Self::Password, Self::Totp];
+    const ALL: [Self; 3] = [Self::Password, Self::Totp, Self::Header];
 
     fn label(self) -> &'static str {
         match self {
             Self::Password => "password",
             Self::Totp => "totp",
+            Self::Header => "header",
         }
     }
 }

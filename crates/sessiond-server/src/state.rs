@@ -34,6 +34,8 @@ pub struct ServerSettings {
     pub regulation: sessiond_core::regulation::RegulationPolicy,
     /// Peers whose forwarding headers (`X-Forwarded-*`, `X-Original-*`) are believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Login providers beside the users file (`authentication.providers`), in order.
+    pub providers: Vec<sessiond_core::provider::Provider>,
 }
 
 /// A realm with its cookie name resolved.

@@ -111,6 +111,10 @@ impl UsersFile {
             if name.is_empty() || name.chars().any(char::is_control) {
                 return Err(format!("invalid user name {name:?}"));
             }
+            // `provider:name` is how users of other login providers are named.
+            if name.contains(':') {
+                return Err(format!("invalid user name {name:?}: ':' is kept for users of other login providers"));
+            }
             PasswordHash::new(&entry.password)
                 .map_err(|e| format!("users.{name}.password: not a PHC password hash ({e})"))?;
         }

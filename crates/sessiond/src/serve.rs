@@ -90,6 +90,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
             ban_time: config.regulation.ban_time,
         },
         trusted_proxies: config.server.trusted_proxies.clone(),
+        providers: config.providers.clone(),
     };
     let audit = match &config.audit_path {
         Some(path) => AuditLog::to_file(path).with_context(|| format!("opening audit log {}", path.display()))?,

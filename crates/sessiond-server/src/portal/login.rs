@@ -14,13 +14,16 @@ use crate::journeys::{self, Journey};
 use crate::login::{Answer, Credentials, Outcome, run_step};
 use crate::state::{App, Realm};
 use askama::Template;
+use axum::Extension;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, RawQuery, State};
+use axum::extract::{ConnectInfo, Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use sessiond_core::journey::{Purpose, Step};
+use sessiond_core::provider::Provider;
 use sessiond_core::session::SessionRecord;
+use std::net::SocketAddr;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -30,6 +33,8 @@ struct LoginPage<'a> {
     rd: Option<&'a str>,
     /// How long "remember me" keeps the session, when the realm offers it.
     remember_for: Option<String>,
+    /// Buttons for the other login providers: their path and label.
+    providers: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -99,6 +104,12 @@ pub(super) async fn login_form(
         csrf: csrf_for(&app, &state),
         rd: rd_given,
         remember_for: realm.policy.timeouts.remember_me.map(super::human_duration),
+        providers: app
+            .settings
+            .providers
+            .iter()
+            .map(|p| (with_query(&format!("/login/{}", p.id()), "rd", rd_given), p.label().to_owned()))
+            .collect(),
     };
     Ok(render(&app, realm, &page))
 }
@@ -259,11 +270,7 @@ pub(super) async fn totp_form(
                 flash::set(&cookies, realm, Flash::TotpNeeded);
                 return Ok(see_other("/totp"));
             }
-            let mut state = journeys::new_state(realm, Purpose::StepUp, Step::Totp, now);
-            state.user = Some(session.user.clone());
-            state.amr = session.amr.clone();
-            state.remember_me = session.remember_me;
-            state.upgrades = Some(session.id.clone());
+            let state = crate::login::step_up_state(realm, &session, now);
             let auth_id = journeys::start(&app, realm, state.clone()).await?;
             journeys::set_authn_cookie(&cookies, realm, &auth_id);
             state
@@ -327,5 +334,39 @@ pub(super) async fn totp_submit(
             Some(flash) => back(flash, "/login"),
             None => Err(e.into()),
         },
+    }
+}
+
+/// `GET /login/{provider}[?rd=URL]`: signs in with a login provider (`authentication.providers`).
+/// For a `header` provider, the trusted proxy in front of this path has authenticated the visitor
+/// and names them in its headers: `303` to `rd` (or `/`) with a fresh session, or to
+/// `/login/totp` when the user has a second factor. The headers from any other peer are refused
+/// (`403`). Callers: anyone, through the provider.
+pub(super) async fn provider_login(
+    State(app): State<App>,
+    ctx: RequestContext,
+    cookies: ResponseCookies,
+    headers: HeaderMap,
+    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let realm = &ctx.realm;
+    let rd = valid_redirect(&app, realm, super::query_param(query.as_deref(), "rd").as_deref());
+    let Some(provider) = crate::providers::find(&app, &id).cloned() else { return Err(PageError::NotFound) };
+    let user = match &provider {
+        Provider::Header(header) => {
+            crate::providers::header_identity(&app, &ctx, header, connect.map(|c| c.0.0), &headers)?
+        }
+        _ => return Err(PageError::NotFound),
+    };
+    let outcome = crate::login::external_login(&app, &ctx, &headers, &cookies, &provider, user).await;
+    match outcome {
+        Ok(outcome) => after_step(&app, realm, &cookies, outcome, rd.as_ref()).await,
+        Err(ApiError::TooManyAttempts) => {
+            flash::set(&cookies, realm, Flash::TooManyAttempts);
+            Ok(see_other(&with_query("/login", "rd", rd.as_ref().map(|r| r.given.as_str()))))
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -44,6 +44,7 @@ pub(crate) fn router() -> Router<App> {
     Router::new()
         .route("/login", get(login::login_form).post(login::login_submit))
         .route("/login/totp", get(login::totp_form).post(login::totp_submit))
+        .route("/login/{provider}", get(login::provider_login))
         .route("/", get(account::account_page))
         .route("/sessions/{id}/revoke", post(account::revoke_session))
         .route("/sessions/revoke-others", post(account::revoke_other_sessions))

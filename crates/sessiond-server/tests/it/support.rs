@@ -57,6 +57,8 @@ pub struct Options {
     pub journeys: JourneySettings,
     /// `server.reauth_window`.
     pub reauth_window: Duration,
+    /// `authentication.providers`.
+    pub providers: Vec<sessiond_core::provider::Provider>,
 }
 
 impl Default for Options {
@@ -78,6 +80,7 @@ impl Default for Options {
             secret_previous: None,
             journeys: JourneySettings::default(),
             reauth_window: Duration::from_secs(300),
+            providers: Vec::new(),
         }
     }
 }
@@ -157,6 +160,7 @@ impl TestServer {
             reauth_window: options.reauth_window,
             regulation: options.regulation,
             trusted_proxies: options.trusted_proxies,
+            providers: options.providers,
         };
         let mut realms = Vec::new();
         if let Some((name, domain)) = options.other_realm {

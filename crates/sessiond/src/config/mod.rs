@@ -64,6 +64,8 @@ pub(crate) struct Config {
     pub(crate) audit_stdout: bool,
     /// Access rules for forward auth (key `access_control`); deny everything by default.
     pub(crate) access_control: AccessControl,
+    /// Login providers beside the users file (key `authentication.providers`), in order.
+    pub(crate) providers: Vec<sessiond_core::provider::Provider>,
     /// The configuration file that was read, if any (for messages).
     pub(crate) source: Option<PathBuf>,
 }

@@ -106,6 +106,7 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
         audit_path,
         audit_stdout,
         access_control,
+        providers: Vec::new(),
         source: None,
     })
 }
