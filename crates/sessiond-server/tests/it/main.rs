@@ -10,6 +10,7 @@ mod journeys;
 mod jwt;
 mod metrics;
 mod portal;
+mod providers;
 mod realms;
 mod support;
 mod timeouts;

@@ -23,7 +23,7 @@ impl Jar {
         jar
     }
 
-    fn absorb(&mut self, headers: &HeaderMap) {
+    pub(crate) fn absorb(&mut self, headers: &HeaderMap) {
         for value in headers.get_all(SET_COOKIE) {
             let text = value.to_str().unwrap();
             let (pair, _) = text.split_once(';').unwrap_or((text, ""));
