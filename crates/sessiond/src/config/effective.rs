@@ -7,6 +7,7 @@ use super::{Config, StorageConfig};
 use serde::Serialize;
 use sessiond_core::cookie::SameSite;
 use sessiond_core::duration::format_duration;
+use sessiond_core::provider::Provider;
 use sessiond_core::realm::{HttpOnlyMode, RealmPolicy};
 use sessiond_store::{RedisMode, RedisSettings};
 use std::collections::BTreeMap;
@@ -42,6 +43,7 @@ struct Effective {
     storage: Storage,
     realms: BTreeMap<String, Realm>,
     users: Users,
+    authentication: Authentication,
     regulation: Regulation,
     log: Log,
     audit: Audit,
@@ -208,6 +210,50 @@ struct Users {
 }
 
 #[derive(Serialize)]
+struct Authentication {
+    providers: Vec<LoginProvider>,
+}
+
+#[derive(Serialize)]
+struct LoginProvider {
+    id: String,
+    kind: &'static str,
+    label: String,
+    #[serde(flatten)]
+    header: Option<HeaderFields>,
+}
+
+/// A header provider's headers, lowercase; `""` for one that is not read (`null` would read back
+/// as the default).
+#[derive(Serialize)]
+struct HeaderFields {
+    user_header: String,
+    groups_header: String,
+    email_header: String,
+    name_header: String,
+}
+
+impl From<&Provider> for LoginProvider {
+    fn from(provider: &Provider) -> Self {
+        let off = |name: &Option<String>| name.clone().unwrap_or_default();
+        let (kind, header) = match provider {
+            Provider::Header(h) => (
+                "header",
+                Some(HeaderFields {
+                    user_header: h.user_header.clone(),
+                    groups_header: off(&h.groups_header),
+                    email_header: off(&h.email_header),
+                    name_header: off(&h.name_header),
+                }),
+            ),
+            // A kind added to core but not yet to this view: at least what every provider has.
+            other => (other.method(), None),
+        };
+        Self { id: provider.id().to_owned(), kind, label: provider.label().to_owned(), header }
+    }
+}
+
+#[derive(Serialize)]
 struct Regulation {
     max_retries: u32,
     find_time: String,
@@ -300,6 +346,7 @@ impl From<&Config> for Effective {
             },
             realms: config.realms.iter().map(|r| (r.name.clone(), Realm::from(r))).collect(),
             users: Users { file: path(&config.users_file) },
+            authentication: Authentication { providers: config.providers.iter().map(LoginProvider::from).collect() },
             regulation: Regulation {
                 max_retries: config.regulation.max_retries,
                 find_time: format_duration(config.regulation.find_time),

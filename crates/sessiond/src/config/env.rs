@@ -4,8 +4,8 @@
 //! The part after `SESSIOND__` is split at double underscores and lowercased. Text keys take the
 //! value verbatim, so a secret such as `0x1f…` or `~abc` stays what it is; numbers, booleans and
 //! durations are read as a YAML scalar; lists are comma-separated, and `[]` is the empty list. An
-//! empty value unsets the key, which brings back its default. Lists of sections (access rules)
-//! are set in the file only.
+//! empty value unsets the key, which brings back its default. Lists of sections (access rules,
+//! login providers) are set in the file only.
 
 use super::schema::{self, Kind, LookupError};
 use super::{ConfigError, ENV_PREFIX};

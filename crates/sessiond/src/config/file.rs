@@ -40,6 +40,8 @@ pub(super) struct ConfigFile {
     pub(super) realms: Option<BTreeMap<String, Realm>>,
     /// The users file.
     pub(super) users: Option<Users>,
+    /// Login providers beside the users file.
+    pub(super) authentication: Option<Authentication>,
     /// Login throttling.
     pub(super) regulation: Option<Regulation>,
     /// Diagnostic logging.
@@ -270,6 +272,40 @@ pub(super) struct Users {
     /// The users file (YAML, argon2id hashes). Default: `<data_dir>/users.yml`.
     /// Env: `SESSIOND__USERS__FILE`.
     pub(super) file: Option<PathBuf>,
+}
+
+/// `authentication`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct Authentication {
+    /// Login providers beside the users file, in the order the portal shows their buttons.
+    /// Default: none. File only.
+    pub(super) providers: Option<Vec<LoginProvider>>,
+}
+
+/// `authentication.providers[]`.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoginProvider {
+    /// 1 to 32 of `a-z`, `0-9`, `-` and `_`, unique, and none of `file`, `login`, `password`,
+    /// `step_up`, `totp`, `users`; the provider's path is `/login/<id>` and its users are named
+    /// `<id>:<name>`. Required.
+    pub(super) id: Option<String>,
+    /// `header`: a trusted proxy in front of `/login/<id>` names the user in request headers.
+    /// Required.
+    pub(super) kind: Option<String>,
+    /// What the portal's button says, 1 to 64 characters. Default: the id.
+    pub(super) label: Option<String>,
+    /// The header with the user name. Default: `Remote-User`.
+    pub(super) user_header: Option<String>,
+    /// The header with comma-separated groups; `""` takes no groups. Default: `Remote-Groups`.
+    pub(super) groups_header: Option<String>,
+    /// The header with the email address; `""` takes none. Default: `Remote-Email`.
+    pub(super) email_header: Option<String>,
+    /// The header with the display name; `""` takes none. Default: `Remote-Name`.
+    pub(super) name_header: Option<String>,
 }
 
 /// `regulation`.

@@ -41,7 +41,8 @@ pub(super) enum Node {
     Section(&'static [(&'static str, Node)]),
     /// A map from names chosen by the user (realm names) to sections.
     Named(&'static Node),
-    /// A list of sections (access rules); set in the file only, never from the environment.
+    /// A list of sections (access rules, login providers); set in the file only, never from the
+    /// environment.
     Items(&'static Node),
 }
 
@@ -84,6 +85,17 @@ static ACCESS_RULE: Node = Section(&[
     ("methods", Leaf(List)),
     ("subject", Leaf(Subjects)),
     ("policy", Leaf(Str)),
+]);
+
+/// `authentication.providers[]`: one login provider.
+static PROVIDER: Node = Section(&[
+    ("id", Leaf(Str)),
+    ("kind", Leaf(Str)),
+    ("label", Leaf(Str)),
+    ("user_header", Leaf(Str)),
+    ("groups_header", Leaf(Str)),
+    ("email_header", Leaf(Str)),
+    ("name_header", Leaf(Str)),
 ]);
 
 /// `storage.redis`: where the Redis deployment is and how to reach it.
@@ -132,6 +144,7 @@ pub(super) static ROOT: Node = Section(&[
     ("storage", Section(&[("kind", Leaf(Str)), ("path", Leaf(Str)), ("redis", REDIS)])),
     ("realms", Named(&REALM)),
     ("users", Section(&[("file", Leaf(Str))])),
+    ("authentication", Section(&[("providers", Items(&PROVIDER))])),
     ("regulation", Section(&[("max_retries", Leaf(Int)), ("find_time", Leaf(Duration)), ("ban_time", Leaf(Duration))])),
     ("log", Section(&[("level", Leaf(Str)), ("format", Leaf(Str))])),
     ("audit", Section(&[("path", Leaf(Str)), ("stdout", Leaf(Bool))])),
@@ -502,19 +515,24 @@ mod tests {
             Err(LookupError::Unknown { path: "secret.more".into(), suggestion: None })
         );
         assert_eq!(lookup(&segments("access_control.default_policy")), Ok(Str));
-        for path in ["access_control.rules", "access_control.rules.0.policy"] {
-            assert_eq!(
-                lookup(&segments(path)),
-                Err(LookupError::FileOnly { path: "access_control.rules".into() }),
-                "{path}"
-            );
+        for (path, list) in [
+            ("access_control.rules", "access_control.rules"),
+            ("access_control.rules.0.policy", "access_control.rules"),
+            ("authentication.providers", "authentication.providers"),
+            ("authentication.providers.0.user_header", "authentication.providers"),
+        ] {
+            assert_eq!(lookup(&segments(path)), Err(LookupError::FileOnly { path: list.into() }), "{path}");
         }
     }
 
     #[test]
     fn key_paths_mark_list_items() {
         let paths: Vec<String> = key_paths().into_iter().map(|(p, _)| p).collect();
-        for expected in ["access_control.rules[].domain", "access_control.rules[].subject"] {
+        for expected in [
+            "access_control.rules[].domain",
+            "access_control.rules[].subject",
+            "authentication.providers[].user_header",
+        ] {
             assert!(paths.iter().any(|p| p == expected), "{expected} in {paths:?}");
         }
     }

@@ -6,6 +6,7 @@ use super::*;
 use sessiond_core::access::{Decision, Object, Policy, Subject};
 use sessiond_core::cookie::SameSite;
 use sessiond_core::journey::JourneyLocation;
+use sessiond_core::provider::{HeaderProvider, Provider};
 use sessiond_core::realm::{HttpOnlyMode, SessionLocation};
 use sessiond_core::timeout::Timeouts;
 use sessiond_store::{RedisMode, RedisSettings};
@@ -59,6 +60,7 @@ fn zero_config_serves_realm_main_on_localhost_with_design_defaults() {
     assert_eq!(config.audit_path, None);
     assert_eq!(config.access_control.default_policy(), Policy::Deny);
     assert!(config.access_control.rules().is_empty());
+    assert!(config.providers.is_empty());
     assert_eq!(config.source, None);
 
     assert_eq!(config.realms.len(), 1);
@@ -1160,11 +1162,18 @@ fn redact_url_keeps_everything_but_the_password() {
 
 const DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md"));
 
-/// The YAML blocks of the reference that follow `heading`, up to the next heading of that level.
+/// The YAML blocks of the reference that follow `heading`, up to the next heading of that level
+/// or above. (A line of one `#` is a comment in a YAML block: the reference has one title only.)
 fn doc_yaml_blocks(heading: &str) -> Vec<&'static str> {
+    let level = heading.chars().take_while(|c| *c == '#').count();
     let start = DOC.find(heading).unwrap() + heading.len();
     let section = &DOC[start..];
-    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let ends_section = |line: &str| {
+        let hashes = line.chars().take_while(|c| *c == '#').count();
+        (2..=level).contains(&hashes) && line[hashes..].starts_with(' ')
+    };
+    let end = section.match_indices('\n').map(|(at, _)| at).find(|at| ends_section(&section[at + 1..]));
+    let section = &section[..end.unwrap_or(section.len())];
     section.split("```yaml\n").skip(1).map(|block| &block[..block.find("```").unwrap()]).collect()
 }
 
@@ -1189,6 +1198,8 @@ fn the_full_example_is_a_valid_configuration() {
     assert_eq!(config.server.reauth_window, secs(300));
     assert_eq!(config.server.allowed_redirects.len(), 3);
     assert_eq!(config.access_control.rules().len(), 4);
+    let corp = header_provider(&config, 0);
+    assert_eq!((corp.label.as_str(), &corp.groups_header), ("Corporate SSO", &None));
     let amr = vec!["pwd".to_owned(), "otp".to_owned()];
     let dev = Subject { user: "dev", groups: &[], amr: &amr };
     let admin_site = object("admin.example.com", "/", "GET");
@@ -1346,6 +1357,7 @@ fn the_documented_error_messages_are_the_real_ones() {
             "access_control: {rules: [{domain: a, policy: deny}, {domain: a, policy: deny, resources: ['^/admin(']}]}",
         )
         .unwrap_err(),
+        parse("server: {trusted_proxies: []}\nauthentication: {providers: [{id: corp, kind: header}]}").unwrap_err(),
     ];
     for error in errors {
         let line = format!("\n{error}\n");
@@ -1517,4 +1529,285 @@ fn reauth_windows_over_a_day_are_refused() {
     let error = parse_env("", &[("SESSIOND__SERVER__REAUTH_WINDOW", "2d")]).unwrap_err();
     assert_eq!(error.key(), Some("server.reauth_window"));
     assert!(error.to_string().contains("SESSIOND__SERVER__REAUTH_WINDOW"), "{error}");
+}
+
+// ---- login providers ----
+
+const PROVIDERS: &str = "\
+server:
+  trusted_proxies: [10.0.0.0/8]
+authentication:
+  providers:
+    - id: corp
+      kind: header
+      label: ' Corporate SSO '
+      user_header: X-Forwarded-User
+      groups_header: X-Forwarded-Groups
+      email_header: X-Forwarded-Email
+      name_header: X-Forwarded-Preferred-Username
+    - id: lab
+      kind: header
+";
+
+fn header_provider(config: &Config, index: usize) -> &HeaderProvider {
+    match &config.providers[index] {
+        Provider::Header(header) => header,
+        other => panic!("not a header provider: {other:?}"),
+    }
+}
+
+/// `yaml` under `authentication.providers`, with a trusted proxy.
+fn with_providers(list: &str) -> String {
+    format!("server: {{trusted_proxies: [10.0.0.5]}}\nauthentication:\n  providers:\n{list}")
+}
+
+#[test]
+fn every_provider_setting_is_read_in_order() {
+    let config = parse(PROVIDERS).unwrap();
+    let ids: Vec<&str> = config.providers.iter().map(Provider::id).collect();
+    assert_eq!(ids, ["corp", "lab"], "the order of the file, which is the order of the buttons");
+    assert_eq!(
+        *header_provider(&config, 0),
+        HeaderProvider {
+            id: "corp".into(),
+            label: "Corporate SSO".into(),
+            user_header: "x-forwarded-user".into(),
+            groups_header: Some("x-forwarded-groups".into()),
+            email_header: Some("x-forwarded-email".into()),
+            name_header: Some("x-forwarded-preferred-username".into()),
+        },
+        "header names are stored lowercase"
+    );
+    assert_eq!(config.providers[0].method(), "header");
+}
+
+#[test]
+fn header_providers_default_to_the_remote_headers_and_their_id_as_label() {
+    assert!(from_sources(None, Vec::new()).unwrap().providers.is_empty(), "no provider unless configured");
+    assert!(parse("authentication:\n").unwrap().providers.is_empty());
+    assert!(parse("authentication: {providers: []}").unwrap().providers.is_empty());
+    let config = parse("authentication: {providers: [{id: sso, kind: header}]}").unwrap();
+    assert_eq!(
+        *header_provider(&config, 0),
+        HeaderProvider {
+            id: "sso".into(),
+            label: "sso".into(),
+            user_header: "remote-user".into(),
+            groups_header: Some("remote-groups".into()),
+            email_header: Some("remote-email".into()),
+            name_header: Some("remote-name".into()),
+        },
+        "the loopback default of trusted_proxies is enough"
+    );
+    // A key set to nothing keeps its default, as everywhere.
+    let nothing = parse("authentication: {providers: [{id: sso, kind: header, groups_header: ~, label: ~}]}").unwrap();
+    assert_eq!(header_provider(&nothing, 0), header_provider(&config, 0));
+}
+
+#[test]
+fn an_empty_optional_header_is_not_read() {
+    let config = parse(&with_providers(
+        "    - {id: sso, kind: header, groups_header: '', email_header: '', name_header: ' '}\n",
+    ))
+    .unwrap();
+    let header = header_provider(&config, 0);
+    assert_eq!(header.user_header, "remote-user");
+    assert_eq!((&header.groups_header, &header.email_header, &header.name_header), (&None, &None, &None));
+    let error = refused(
+        &with_providers("    - {id: sso, kind: header, user_header: ''}\n"),
+        "authentication.providers[0].user_header",
+    );
+    assert!(error.to_string().contains("is empty"), "{error}");
+}
+
+#[test]
+fn provider_ids_are_unique() {
+    let error = refused(
+        &with_providers(
+            "    - {id: corp, kind: header}\n    - {id: lab, kind: header}\n    - {id: ' corp', kind: header}\n",
+        ),
+        "authentication.providers[2].id",
+    );
+    assert_eq!(
+        error.to_string(),
+        "authentication.providers[2].id: \"corp\" is already the id of authentication.providers[0]; ids must be unique"
+    );
+}
+
+#[test]
+fn bad_and_reserved_provider_ids_are_refused() {
+    for id in
+        ["Corp", "a b", "a:b", "''", "ü", &"a".repeat(33), "totp", "login", "file", "password", "step_up", "users"]
+    {
+        let error =
+            refused(&with_providers(&format!("    - {{id: {id}, kind: header}}\n")), "authentication.providers[0].id");
+        assert!(error.to_string().contains("must be 1 to 32 of a-z, 0-9, - and _"), "{id}: {error}");
+    }
+    let error = refused(&with_providers("    - {kind: header}\n"), "authentication.providers[0].id");
+    assert_eq!(error.to_string(), "authentication.providers[0].id: missing; every provider needs one");
+    let error = refused(&with_providers("    -\n"), "authentication.providers[0].id");
+    assert!(error.to_string().contains("missing"), "{error}");
+    let error = refused(&with_providers("    - {id: 7, kind: header}\n"), "authentication.providers[0].id");
+    assert!(error.to_string().contains("put it in quotes"), "{error}");
+}
+
+#[test]
+fn bad_header_names_are_refused() {
+    for (field, value) in [
+        ("user_header", "'Remote User'"),
+        ("groups_header", "'Remote-Groups:'"),
+        ("email_header", "'Rémote-Email'"),
+        ("name_header", "\"X-Name\\u0007\""),
+        ("user_header", "'(user)'"),
+    ] {
+        let yaml = with_providers(&format!("    - {{id: sso, kind: header, {field}: {value}}}\n"));
+        let key = format!("authentication.providers[0].{field}");
+        let error = refused(&yaml, &key);
+        assert!(error.to_string().contains("invalid header name"), "{field}: {value}: {error}");
+    }
+    // One header cannot carry two things: a user named like a group would get the group.
+    let error = refused(
+        &with_providers("    - {id: sso, kind: header, user_header: X-User, groups_header: x-user}\n"),
+        "authentication.providers[0].groups_header",
+    );
+    assert_eq!(
+        error.to_string(),
+        "authentication.providers[0].groups_header: \"x-user\" is already the user_header; each header may carry one thing"
+    );
+    refused(
+        &with_providers("    - {id: sso, kind: header, email_header: Remote-Name}\n"),
+        "authentication.providers[0].name_header",
+    );
+}
+
+#[test]
+fn bad_labels_are_refused() {
+    let label = |text: &str| with_providers(&format!("    - {{id: sso, kind: header, label: {text}}}\n"));
+    let long = "é".repeat(64);
+    assert_eq!(parse(&label(&long)).unwrap().providers[0].label(), long, "64 characters, not bytes");
+    for (text, expected) in [("'  '", "empty"), (&"x".repeat(65), "longer than 64"), ("\"a\\tb\"", "control")] {
+        let error = refused(&label(text), "authentication.providers[0].label");
+        assert!(error.to_string().contains(expected), "{text}: {error}");
+    }
+}
+
+#[test]
+fn unknown_provider_kinds_are_refused_naming_the_known_ones() {
+    let error = refused(&with_providers("    - {id: sso, kind: oidc}\n"), "authentication.providers[0].kind");
+    assert_eq!(error.to_string(), "authentication.providers[0].kind: unknown provider kind \"oidc\": expected header");
+    let error = refused(&with_providers("    - {id: sso, kind: Header}\n"), "authentication.providers[0].kind");
+    assert!(error.to_string().contains("expected header"), "{error}");
+    let error = refused(&with_providers("    - {id: sso}\n"), "authentication.providers[0].kind");
+    assert_eq!(error.to_string(), "authentication.providers[0].kind: missing; every provider needs one: header");
+}
+
+#[test]
+fn a_header_provider_needs_trusted_proxies() {
+    let yaml = "server: {trusted_proxies: []}\nauthentication: {providers: [{id: sso, kind: header}]}";
+    let error = refused(yaml, "authentication.providers[0].kind");
+    assert_eq!(
+        error.to_string(),
+        "authentication.providers[0].kind: a header provider needs server.trusted_proxies: the headers are believed only from those peers"
+    );
+    let error = parse_env(
+        "authentication: {providers: [{id: sso, kind: header}]}",
+        &[("SESSIOND__SERVER__TRUSTED_PROXIES", "[]")],
+    )
+    .unwrap_err();
+    assert_eq!(error.key(), Some("authentication.providers[0].kind"), "{error}");
+    assert!(parse("server: {trusted_proxies: []}\nauthentication: {providers: []}").is_ok(), "no provider, no need");
+}
+
+#[test]
+fn unknown_provider_keys_are_refused_with_their_full_path() {
+    let error = parse(&with_providers("    - {id: sso, kind: header, user_heder: X-User}\n")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "unknown key \"authentication.providers[0].user_heder\" (did you mean \"authentication.providers[0].user_header\"?)"
+    );
+    for (yaml, key) in [
+        (
+            "authentication: {providers: [{id: a, kind: header}, {id: b, kind: header, secret: x}]}",
+            "authentication.providers[1].secret",
+        ),
+        ("authentication: {provider: []}", "authentication.provider"),
+        ("authentication: {ldap: {url: x}}", "authentication.ldap"),
+    ] {
+        let error = parse(yaml).unwrap_err();
+        assert!(matches!(error, ConfigError::UnknownKey { .. }), "{yaml}: {error}");
+        assert_eq!(error.key(), Some(key), "{yaml}: {error}");
+    }
+    for (yaml, key, expected) in [
+        (
+            "authentication: {providers: {id: a, kind: header}}",
+            "authentication.providers",
+            "expected a list, found keys",
+        ),
+        ("authentication: {providers: [corp]}", "authentication.providers[0]", "expected keys"),
+        (
+            "authentication: {providers: [{id: a, kind: header, label: [x]}]}",
+            "authentication.providers[0].label",
+            "text",
+        ),
+        ("authentication: [corp]", "authentication", "expected keys"),
+    ] {
+        let error = parse(yaml).unwrap_err();
+        assert_eq!(error.key(), Some(key), "{yaml}: {error}");
+        assert!(error.to_string().contains(expected), "{yaml}: {error}");
+    }
+}
+
+#[test]
+fn providers_cannot_come_from_the_environment() {
+    for var in ["SESSIOND__AUTHENTICATION__PROVIDERS", "SESSIOND__AUTHENTICATION__PROVIDERS__0__ID"] {
+        let error = parse_env("", &[(var, "corp")]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "environment variable {var}: \"authentication.providers\" is a list of sections; set it in the \
+                 configuration file"
+            )
+        );
+    }
+    let error = parse_env("", &[("SESSIOND__AUTHENTICATION", "x")]).unwrap_err();
+    assert!(error.to_string().contains("holds keys, not a value"), "{error}");
+}
+
+#[test]
+fn providers_show_in_the_effective_output_and_read_back() {
+    let config = parse(&with_providers(
+        "    - {id: corp, kind: header, label: Corporate SSO, user_header: X-Forwarded-User, groups_header: '', name_header: X-Name}\n    - {id: lab, kind: header}\n",
+    ))
+    .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&config, true)).unwrap();
+    assert_eq!(
+        value["authentication"]["providers"],
+        serde_json::json!([
+            {"id": "corp", "kind": "header", "label": "Corporate SSO", "user_header": "x-forwarded-user",
+             "groups_header": "", "email_header": "remote-email", "name_header": "x-name"},
+            {"id": "lab", "kind": "header", "label": "lab", "user_header": "remote-user",
+             "groups_header": "remote-groups", "email_header": "remote-email", "name_header": "remote-name"},
+        ]),
+        "a header that is not read shows as \"\", which reads back as off"
+    );
+    for json in [false, true] {
+        let text = render_effective(&config, json);
+        let again = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(again.providers, config.providers, "{text}");
+    }
+    let none = render_effective(&from_sources(None, Vec::new()).unwrap(), false);
+    assert!(none.contains("authentication:\n  providers: []\n"), "{none}");
+}
+
+#[test]
+fn the_provider_examples_are_valid_configurations() {
+    let blocks = doc_yaml_blocks("#### The header provider");
+    assert_eq!(blocks.len(), 2, "Authelia's header names, then oauth2-proxy's");
+    let configs: Vec<Config> = blocks.iter().map(|b| parse(b).unwrap_or_else(|e| panic!("{e}\n{b}"))).collect();
+    let authelia = header_provider(&configs[0], 0);
+    assert_eq!((authelia.id.as_str(), authelia.user_header.as_str()), ("corp", "remote-user"));
+    assert_eq!(authelia.groups_header.as_deref(), Some("remote-groups"));
+    let oauth2_proxy = header_provider(&configs[1], 0);
+    assert_eq!(oauth2_proxy.user_header, "x-forwarded-user");
+    assert_eq!(oauth2_proxy.name_header, None);
 }

@@ -10,6 +10,7 @@ use sessiond_core::cookie::{SameSite, secure_by_default, validate_cookie_domain,
 use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
 use sessiond_core::journey::{JourneyLocation, JourneySettings};
 use sessiond_core::jwt::JwtSettings;
+use sessiond_core::provider::{HeaderProvider, Provider, validate_id};
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::redirect::AllowedRedirect;
 use sessiond_core::timeout::Timeouts;
@@ -44,6 +45,18 @@ pub(super) const MAX_REAUTH_WINDOW: Duration = Duration::from_secs(86_400);
 pub(super) const MAX_JOURNEY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default of `log.level`.
 pub(super) const DEFAULT_LOG_LEVEL: &str = "info";
+/// The kinds of `authentication.providers[].kind`.
+pub(super) const PROVIDER_KINDS: [&str; 1] = ["header"];
+/// Default of a header provider's `user_header` (Authelia's name, like the other three).
+pub(super) const DEFAULT_USER_HEADER: &str = "Remote-User";
+/// Default of a header provider's `groups_header`.
+pub(super) const DEFAULT_GROUPS_HEADER: &str = "Remote-Groups";
+/// Default of a header provider's `email_header`.
+pub(super) const DEFAULT_EMAIL_HEADER: &str = "Remote-Email";
+/// Default of a header provider's `name_header`.
+pub(super) const DEFAULT_NAME_HEADER: &str = "Remote-Name";
+/// Longest `authentication.providers[].label`, in characters.
+pub(super) const MAX_PROVIDER_LABEL: usize = 64;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -88,6 +101,7 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
         Some(path) => non_empty_path("users.file", path)?,
         None => data_dir.join(DEFAULT_USERS_FILE),
     };
+    let providers = providers(raw.authentication.unwrap_or_default(), &server)?;
     let regulation = regulation(&raw.regulation.unwrap_or_default())?;
     let log = log(raw.log.unwrap_or_default())?;
     let audit_stdout = raw.audit.as_ref().and_then(|a| a.stdout).unwrap_or(false);
@@ -106,7 +120,7 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
         audit_path,
         audit_stdout,
         access_control,
-        providers: Vec::new(),
+        providers,
         source: None,
     })
 }
@@ -740,6 +754,111 @@ fn access_control(raw: file::AccessControl) -> Result<AccessControl> {
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(AccessControl::new(default_policy, rules))
+}
+
+/// `authentication.providers`: each provider checked, the optional keys filled in, ids unique.
+fn providers(raw: file::Authentication, server: &ServerConfig) -> Result<Vec<Provider>> {
+    let mut providers: Vec<Provider> = Vec::new();
+    for (index, raw) in raw.providers.unwrap_or_default().into_iter().enumerate() {
+        let at = format!("authentication.providers[{index}]");
+        let key = |field: &str| format!("{at}.{field}");
+        let Some(id) = raw.id.as_deref().map(|id| id.trim().to_owned()) else {
+            return Err(ConfigError::invalid(key("id"), "missing; every provider needs one"));
+        };
+        validate_id(&id).map_err(|e| ConfigError::invalid(key("id"), e.to_string()))?;
+        if let Some(first) = providers.iter().position(|p| p.id() == id) {
+            return Err(ConfigError::invalid(
+                key("id"),
+                format!("{id:?} is already the id of authentication.providers[{first}]; ids must be unique"),
+            ));
+        }
+        let label = match raw.label.as_deref().map(str::trim) {
+            Some(label) => provider_label(&key("label"), label)?,
+            None => id.clone(),
+        };
+        let provider = match raw.kind.as_deref().map(str::trim) {
+            Some("header") => {
+                if server.trusted_proxies.is_empty() {
+                    // Anyone could otherwise name themselves in the header; there would be no
+                    // peer whose word counts.
+                    return Err(ConfigError::invalid(
+                        key("kind"),
+                        "a header provider needs server.trusted_proxies: the headers are believed only from those peers",
+                    ));
+                }
+                Provider::Header(header_provider(&at, id, label, &raw)?)
+            }
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    key("kind"),
+                    format!("unknown provider kind {other:?}: expected {}", PROVIDER_KINDS.join(", ")),
+                ));
+            }
+            None => {
+                return Err(ConfigError::invalid(
+                    key("kind"),
+                    format!("missing; every provider needs one: {}", PROVIDER_KINDS.join(", ")),
+                ));
+            }
+        };
+        providers.push(provider);
+    }
+    Ok(providers)
+}
+
+fn provider_label(key: &str, label: &str) -> Result<String> {
+    if label.is_empty() {
+        return Err(ConfigError::invalid(key, "the label is empty; leave the key out to show the id"));
+    }
+    if label.chars().count() > MAX_PROVIDER_LABEL {
+        return Err(ConfigError::invalid(key, format!("is longer than {MAX_PROVIDER_LABEL} characters")));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(ConfigError::invalid(key, format!("label {label:?} holds control characters")));
+    }
+    Ok(label.to_owned())
+}
+
+/// A `kind: header` provider: its header names, lowercase; no header read for two things.
+fn header_provider(at: &str, id: String, label: String, raw: &file::LoginProvider) -> Result<HeaderProvider> {
+    let key = |field: &str| format!("{at}.{field}");
+    let user_header = header_name(&key("user_header"), raw.user_header.as_deref(), DEFAULT_USER_HEADER)?
+        .ok_or_else(|| ConfigError::invalid(key("user_header"), "is empty; the user name must come in a header"))?;
+    let groups_header = header_name(&key("groups_header"), raw.groups_header.as_deref(), DEFAULT_GROUPS_HEADER)?;
+    let email_header = header_name(&key("email_header"), raw.email_header.as_deref(), DEFAULT_EMAIL_HEADER)?;
+    let name_header = header_name(&key("name_header"), raw.name_header.as_deref(), DEFAULT_NAME_HEADER)?;
+    let fields = [
+        ("user_header", Some(&user_header)),
+        ("groups_header", groups_header.as_ref()),
+        ("email_header", email_header.as_ref()),
+        ("name_header", name_header.as_ref()),
+    ];
+    for (position, (field, name)) in fields.iter().enumerate() {
+        let Some(name) = name else { continue };
+        if let Some((earlier, _)) = fields.iter().take(position).find(|(_, other)| *other == Some(name)) {
+            // A user named like a group would get that group (the admin group among them).
+            return Err(ConfigError::invalid(
+                key(field),
+                format!("{name:?} is already the {earlier}; each header may carry one thing"),
+            ));
+        }
+    }
+    Ok(HeaderProvider { id, label, user_header, groups_header, email_header, name_header })
+}
+
+/// A header name, lowercase; `default` when unset, `None` for `""` (the header is not read).
+fn header_name(key: &str, text: Option<&str>, default: &str) -> Result<Option<String>> {
+    let text = text.map_or(default, str::trim);
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let name = axum::http::HeaderName::from_bytes(text.as_bytes()).map_err(|_| {
+        ConfigError::invalid(
+            key,
+            format!("invalid header name {text:?}: use letters, digits and - (such as X-Forwarded-User)"),
+        )
+    })?;
+    Ok(Some(name.as_str().to_owned()))
 }
 
 const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];

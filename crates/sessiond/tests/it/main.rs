@@ -12,6 +12,7 @@ mod crash;
 mod e2e;
 mod keys;
 mod metrics;
+mod providers;
 mod reload;
 mod support;
 mod tokens;
