@@ -76,18 +76,24 @@ fn free_port() -> u16 {
 struct Slapd {
     child: Child,
     port: u16,
+    /// With TLS: the `ldaps://` port, and the CA file that signed slapd's certificate.
+    tls: Option<(u16, PathBuf)>,
     _dir: tempfile::TempDir,
 }
 
 impl Slapd {
     async fn start() -> Option<Self> {
-        Self::start_with(false).await
+        Self::start_with(false, false).await
     }
 
     /// With `member_of`, the memberof overlay fills users' `memberOf`; it acts on online
     /// changes only, so the group is then added once slapd listens.
-    async fn start_with(member_of: bool) -> Option<Self> {
+    ///
+    /// With `tls`, slapd also listens with `ldaps://` and offers StartTLS, with a certificate
+    /// for 127.0.0.1 signed by a CA made for the test (with `openssl`).
+    async fn start_with(member_of: bool, tls: bool) -> Option<Self> {
         let slapd = require("slapd", "/usr/sbin/slapd")?;
+        let openssl = if tls { Some(require("openssl", "/usr/bin/openssl")?) } else { None };
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db");
         std::fs::create_dir(&db).unwrap();
@@ -117,6 +123,22 @@ impl Slapd {
             ),
         )
         .unwrap();
+        let ca = openssl.map(|openssl| {
+            let ca = make_certificates(&openssl, dir.path());
+            let d = dir.path().display();
+            let mut text = std::fs::read_to_string(&conf).unwrap();
+            // TLS settings are global: before the database section.
+            text = text.replacen(
+                "database mdb",
+                &format!(
+                    "TLSCACertificateFile {d}/ca.pem\nTLSCertificateFile {d}/server.pem\n\
+                     TLSCertificateKeyFile {d}/server.key\ndatabase mdb"
+                ),
+                1,
+            );
+            std::fs::write(&conf, text).unwrap();
+            ca
+        });
         let ldif = dir.path().join("data.ldif");
         let (people, group) = DATA.split_at(DATA.find("dn: cn=dev").unwrap());
         std::fs::write(&ldif, if member_of { people } else { DATA }).unwrap();
@@ -128,8 +150,13 @@ impl Slapd {
             .unwrap();
         assert!(added.status.success(), "slapadd: {}", String::from_utf8_lossy(&added.stderr));
         let port = free_port();
+        let tls = ca.map(|ca| (free_port(), ca));
+        let mut urls = format!("ldap://127.0.0.1:{port}/");
+        if let Some((tls_port, _)) = &tls {
+            urls.push_str(&format!(" ldaps://127.0.0.1:{tls_port}/"));
+        }
         let child = Command::new(&slapd)
-            .args(["-d", "0", "-h", &format!("ldap://127.0.0.1:{port}/"), "-f"])
+            .args(["-d", "0", "-h", &urls, "-f"])
             .arg(&conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -140,7 +167,7 @@ impl Slapd {
             assert!(started.elapsed() < Duration::from_secs(20), "slapd did not listen on {port}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let slapd = Self { child, port, _dir: dir };
+        let slapd = Self { child, port, tls, _dir: dir };
         if member_of {
             assert!(group.starts_with("dn: cn=dev,ou=groups"));
             slapd.add_dev_group().await;
@@ -187,6 +214,46 @@ impl Drop for Slapd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A CA (`ca.pem`) and a certificate for 127.0.0.1 it signed (`server.pem`, `server.key`) in
+/// `dir`; answers the CA's path.
+fn make_certificates(openssl: &Path, dir: &Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new(openssl).current_dir(dir).args(args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=sessiond test CA"],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    dir.join("ca.pem")
 }
 
 /// A users file without alice and bob, so that their names reach the directory.
@@ -399,7 +466,7 @@ async fn a_directory_user_reauthenticates_with_the_directory_password() {
 
 #[tokio::test]
 async fn groups_can_come_from_the_users_member_of_attribute() {
-    let Some(dir) = Slapd::start_with(true).await else { return };
+    let Some(dir) = Slapd::start_with(true, false).await else { return };
     let mut provider = dir.provider();
     provider.groups = LdapGroups::MemberOf;
     let s = server(provider).await;
@@ -420,4 +487,50 @@ async fn the_portal_sign_in_form_checks_directory_passwords_and_shows_no_button_
     // Nor a journey of its own.
     let res = s.post("/api/v1/authenticate?journey=ldap", json!({})).await;
     assert_eq!(error_code(res).await, (400, "bad_request".into()));
+}
+
+#[tokio::test]
+async fn a_directory_user_with_a_totp_gives_a_code_next_and_keeps_the_directory_groups() {
+    use sessiond_core::totp::{code_at, counter_at};
+    use sessiond_server::clock::Clock as _;
+    let Some(dir) = Slapd::start().await else { return };
+    let s = server(dir.provider()).await;
+    let now = s.clock.now();
+    let secret =
+        sessiond_server::totp::begin_enrollment(&s.store, &s.app.totp_sealer, "ldap:alice", now).await.unwrap();
+    let code = |s: &TestServer| code_at(&secret, counter_at(s.clock.now()));
+    sessiond_server::totp::confirm(&s.store, &s.app.totp_sealer, "ldap:alice", &code(&s), now).await.unwrap();
+    s.advance(30);
+    let res = s.post("/api/v1/authenticate", login_body("alice", "alice-ldap-pw", false)).await;
+    let next: Value = res.json().await.unwrap();
+    assert_eq!(next["callbacks"], json!([{"type": "totp"}]), "{next}");
+    let auth_id = next["auth_id"].as_str().unwrap();
+    let body = json!({"auth_id": auth_id, "callbacks": [{"type": "totp", "value": code(&s)}]});
+    let done: Value = s.post("/api/v1/authenticate", body).await.json().await.unwrap();
+    assert_eq!(done["session"]["user"], "ldap:alice", "{done}");
+    assert_eq!(done["session"]["amr"], json!(["pwd", "otp"]));
+    assert_eq!(done["session"]["groups"], json!(["dev"]));
+    assert_eq!(done["session"]["email"], "alice@example.org");
+}
+
+#[tokio::test]
+async fn ldaps_and_start_tls_check_the_directory_certificate_against_ca_file() {
+    let Some(dir) = Slapd::start_with(false, true).await else { return };
+    let (tls_port, ca) = dir.tls.clone().unwrap();
+    let mut ldaps = dir.provider();
+    ldaps.url = format!("ldaps://127.0.0.1:{tls_port}");
+    ldaps.ca_file = Some(ca.clone());
+    let user = sessiond_server::ldap::check_password(&ldaps, "alice", "alice-ldap-pw").await.unwrap().unwrap();
+    assert_eq!(user.groups, ["dev"]);
+
+    let mut start_tls = dir.provider();
+    start_tls.start_tls = true;
+    start_tls.ca_file = Some(ca);
+    assert!(sessiond_server::ldap::check_password(&start_tls, "alice", "alice-ldap-pw").await.unwrap().is_some());
+    assert!(sessiond_server::ldap::check_password(&start_tls, "alice", "wrong").await.unwrap().is_none());
+
+    // Without the CA, the system's roots do not know the test's CA: refused, not believed.
+    ldaps.ca_file = None;
+    let err = sessiond_server::ldap::check_password(&ldaps, "alice", "alice-ldap-pw").await.unwrap_err();
+    assert_eq!(err.code(), "provider_unavailable");
 }
