@@ -102,7 +102,7 @@ pub const DEFAULT_LDAP_TIMEOUT: Duration = Duration::from_secs(5);
 /// A login searches the user as the service account (`bind_dn`), with `user_filter` (and not
 /// `disabled_filter`) under `base_dn`; exactly one entry must match. Then it binds as that entry
 /// with the typed password, and reads the groups and attributes. Its users are named
-/// `<id>:<typed name>`.
+/// `<id>:<username_attribute's value>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LdapProvider {
     /// The provider's id.
@@ -122,6 +122,10 @@ pub struct LdapProvider {
     /// The user search filter; `{username}` stands for the typed name, escaped (RFC 4515).
     /// Default: [`DEFAULT_USER_FILTER`].
     pub user_filter: String,
+    /// The attribute of the found entry that names the user (`<id>:<value>`), so that every
+    /// spelling the directory matches (`Alice`, `alice `) is the same session user, with the
+    /// same second factor. Default: `uid`.
+    pub username_attribute: String,
     /// A filter that marks a found user disabled (such as `(pwdAccountLockedTime=*)`): refused
     /// at login, and their sessions end at the next refresh. Default: none.
     pub disabled_filter: Option<String>,
@@ -159,6 +163,7 @@ impl LdapProvider {
             bind_password: BindPassword(bind_password.into()),
             base_dn: base_dn.into(),
             user_filter: DEFAULT_USER_FILTER.to_owned(),
+            username_attribute: "uid".to_owned(),
             disabled_filter: None,
             groups: LdapGroups::MemberOf,
             display_name_attributes: vec!["displayName".to_owned(), "cn".to_owned()],
@@ -186,6 +191,9 @@ impl LdapProvider {
         }
         if !self.user_filter.contains("{username}") || !is_parenthesised(&self.user_filter) {
             return bad("user_filter", "must be in parentheses and contain {username}");
+        }
+        if self.username_attribute.is_empty() {
+            return bad("username_attribute", "must not be empty");
         }
         if self.disabled_filter.as_deref().is_some_and(|f| !is_parenthesised(f)) {
             return bad("disabled_filter", "must be in parentheses");

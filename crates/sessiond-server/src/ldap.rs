@@ -81,9 +81,8 @@ pub async fn check_password(provider: &LdapProvider, username: &str, password: &
     if password.is_empty() || username.trim().is_empty() {
         return Ok(None);
     }
-    let Ok(name) = qualified_user(&provider.id, username) else { return Ok(None) };
     let mut ldap = connect(provider).await?;
-    let checked = check_with(&mut ldap, provider, username.trim(), password, name).await;
+    let checked = check_with(&mut ldap, provider, username.trim(), password).await;
     let _ = ldap.unbind().await;
     checked
 }
@@ -93,11 +92,16 @@ async fn check_with(
     provider: &LdapProvider,
     username: &str,
     password: &str,
-    name: String,
 ) -> Result<Option<User>, ApiError> {
     service_bind(ldap, provider).await?;
     let Some(entry) = find_user(ldap, provider, username).await? else {
         debug!("no single directory entry for the name");
+        return Ok(None);
+    };
+    // The directory's spelling names the user: `Alice` and `alice` are one session user.
+    let named = first_value(&entry.attrs, &provider.username_attribute).map(|n| qualified_user(&provider.id, n));
+    let Some(Ok(name)) = named else {
+        warn!(provider = %provider.id, dn = %entry.dn, "directory entry without a usable username_attribute; login refused");
         return Ok(None);
     };
     let bound = ldap.with_timeout(provider.timeout).simple_bind(&entry.dn, password).await;
@@ -191,6 +195,7 @@ async fn find_user(ldap: &mut Ldap, provider: &LdapProvider, username: &str) -> 
     let filter = provider.user_search_filter(username);
     let mut attributes: Vec<&str> = provider.display_name_attributes.iter().map(String::as_str).collect();
     attributes.push(&provider.email_attribute);
+    attributes.push(&provider.username_attribute);
     if provider.groups == LdapGroups::MemberOf {
         attributes.push("memberOf");
     }

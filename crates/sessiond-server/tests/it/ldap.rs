@@ -287,6 +287,9 @@ async fn a_directory_user_signs_in_with_the_directory_password() {
     assert_eq!(body["session"]["email"], "alice@example.org");
     assert_eq!(body["session"]["display_name"], "Alice L.");
     assert_eq!(body["session"]["amr"], json!(["pwd"]));
+    // The directory matches names whatever their case; the session user is its spelling.
+    let token = s.login("ALICE", "alice-ldap-pw", false).await;
+    assert_eq!(current(&s, &token).await["session"]["user"], "ldap:alice");
     // No displayName: the cn is the next attribute looked at.
     let token = s.login("bob", "bob-ldap-pw", false).await;
     let body = current(&s, &token).await;
@@ -501,7 +504,8 @@ async fn a_directory_user_with_a_totp_gives_a_code_next_and_keeps_the_directory_
     let code = |s: &TestServer| code_at(&secret, counter_at(s.clock.now()));
     sessiond_server::totp::confirm(&s.store, &s.app.totp_sealer, "ldap:alice", &code(&s), now).await.unwrap();
     s.advance(30);
-    let res = s.post("/api/v1/authenticate", login_body("alice", "alice-ldap-pw", false)).await;
+    // Another spelling of the name is the same user, with the same second factor.
+    let res = s.post("/api/v1/authenticate", login_body("Alice", "alice-ldap-pw", false)).await;
     let next: Value = res.json().await.unwrap();
     assert_eq!(next["callbacks"], json!([{"type": "totp"}]), "{next}");
     let auth_id = next["auth_id"].as_str().unwrap();
