@@ -257,6 +257,7 @@ pub async fn run_step(
     match (journey.state.step, answer) {
         (Step::Password, Answer::Password(credentials)) if journey.state.purpose == Purpose::Login => {
             let remember_me = credentials.remember_me;
+            let typed = credentials.username.clone();
             let user = check_password(app, ctx, Some(&journey), credentials, false).await?;
             // Failures are forgotten only once the whole login passed: a right password must
             // not wipe the count of wrong codes, or the code could be guessed between passwords.
@@ -273,6 +274,10 @@ pub async fn run_step(
                 return Ok(Outcome::Next { auth_id, step: Step::Totp });
             }
             app.regulator.succeeded(&user.name);
+            // A directory's user failed under the typed name (`alice`), and is `ldap:alice`.
+            if typed != user.name {
+                app.regulator.succeeded(&typed);
+            }
             journeys::finish(app, realm, &journey).await?;
             let (credential, record) =
                 open_session(app, ctx, headers, cookies, &user, vec![amr::PASSWORD.to_owned()], remember_me).await?;

@@ -538,3 +538,35 @@ async fn ldaps_and_start_tls_check_the_directory_certificate_against_ca_file() {
     let err = sessiond_server::ldap::check_password(&ldaps, "alice", "alice-ldap-pw").await.unwrap_err();
     assert_eq!(err.code(), "provider_unavailable");
 }
+
+#[tokio::test]
+async fn a_directory_that_accepts_but_never_answers_is_cut_off_at_the_timeout() {
+    // A listener that completes the TCP handshake (the kernel's backlog) and then says nothing.
+    let silent = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut provider = LdapProvider::new("ldap", format!("ldap://127.0.0.1:{port}"), ROOT_DN, ROOT_PW, SUFFIX);
+    provider.timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let err = sessiond_server::ldap::check_password(&provider, "alice", "pw").await.unwrap_err();
+    assert_eq!(err.code(), "provider_unavailable");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let err = sessiond_server::ldap::still_present(&provider, "alice").await.unwrap_err();
+    assert_eq!(err.code(), "provider_unavailable");
+    drop(silent);
+}
+
+#[tokio::test]
+async fn a_directory_login_forgets_the_failures_of_the_typed_name() {
+    let Some(dir) = Slapd::start().await else { return };
+    let s = server(dir.provider()).await;
+    let wrong = || s.post("/api/v1/authenticate", login_body("alice", "wrong", false));
+    for _ in 0..2 {
+        assert_eq!(error_code(wrong().await).await, (401, "invalid_credentials".into()));
+    }
+    s.login("alice", "alice-ldap-pw", false).await;
+    for _ in 0..2 {
+        assert_eq!(error_code(wrong().await).await, (401, "invalid_credentials".into()));
+    }
+    // Three failures in a row would ban alice (regulation.max_retries); four across a sign-in not.
+    s.login("alice", "alice-ldap-pw", false).await;
+}
