@@ -8,8 +8,15 @@
 //!
 //! The first kind is `header`: a trusted upstream (an SSO proxy in front of the portal, listed in
 //! `server.trusted_proxies`) has authenticated the person and says who it is in request headers.
+//!
+//! The second is `ldap`: a directory checks the password typed at the password step, after the
+//! users file has refused it (a users-file user always wins for the same typed name). This
+//! crate only describes it and builds its search filters ([`escape_filter_value`]); the server
+//! talks to the directory.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Longest provider id.
 pub const MAX_ID: usize = 32;
@@ -24,9 +31,13 @@ const RESERVED: [&str; 6] = ["file", "login", "password", "step_up", "totp", "us
 /// A configured provider.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+// A handful of providers, built once from the configuration: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Provider {
     /// Identity passed by a trusted upstream in headers.
     Header(HeaderProvider),
+    /// Passwords checked by an LDAP directory.
+    Ldap(LdapProvider),
 }
 
 impl Provider {
@@ -34,6 +45,7 @@ impl Provider {
     pub fn id(&self) -> &str {
         match self {
             Self::Header(h) => &h.id,
+            Self::Ldap(l) => &l.id,
         }
     }
 
@@ -41,13 +53,22 @@ impl Provider {
     pub fn label(&self) -> &str {
         match self {
             Self::Header(h) => &h.label,
+            Self::Ldap(l) => &l.label,
         }
+    }
+
+    /// Whether the provider has its own sign-in (a portal button at `/login/{id}` and a
+    /// `?journey={id}` in the API). An LDAP provider has none: it checks the password step.
+    pub fn has_own_journey(&self) -> bool {
+        matches!(self, Self::Header(_))
     }
 
     /// The authentication method recorded in the session's `amr`.
     pub fn method(&self) -> &'static str {
         match self {
             Self::Header(_) => "header",
+            // The person typed a password; the directory only checked it.
+            Self::Ldap(_) => "pwd",
         }
     }
 }
@@ -69,6 +90,220 @@ pub struct HeaderProvider {
     pub name_header: Option<String>,
 }
 
+/// The default [`LdapProvider::user_filter`].
+pub const DEFAULT_USER_FILTER: &str = "(&(objectClass=person)(uid={username}))";
+/// The default [`LdapGroups::Search`] filter.
+pub const DEFAULT_GROUP_FILTER: &str = "(&(objectClass=groupOfNames)(member={dn}))";
+/// The default [`LdapProvider::timeout`].
+pub const DEFAULT_LDAP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `kind: ldap`: a directory that checks passwords.
+///
+/// A login searches the user as the service account (`bind_dn`), with `user_filter` (and not
+/// `disabled_filter`) under `base_dn`; exactly one entry must match. Then it binds as that entry
+/// with the typed password, and reads the groups and attributes. Its users are named
+/// `<id>:<username_attribute's value>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LdapProvider {
+    /// The provider's id.
+    pub id: String,
+    /// What the portal says of it.
+    pub label: String,
+    /// `ldap://host:port` or `ldaps://host:port`.
+    pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS before binding (never with `ldaps://`).
+    pub start_tls: bool,
+    /// The service account that searches users and groups.
+    pub bind_dn: String,
+    /// The service account's password.
+    pub bind_password: BindPassword,
+    /// Where users are searched (whole subtree).
+    pub base_dn: String,
+    /// The user search filter; `{username}` stands for the typed name, escaped (RFC 4515).
+    /// Default: [`DEFAULT_USER_FILTER`].
+    pub user_filter: String,
+    /// The attribute of the found entry that names the user (`<id>:<value>`), so that every
+    /// spelling the directory matches (`Alice`, `alice `) is the same session user, with the
+    /// same second factor. Default: `uid`.
+    pub username_attribute: String,
+    /// A filter that marks a found user disabled (such as `(pwdAccountLockedTime=*)`): refused
+    /// at login, and their sessions end at the next refresh. Default: none.
+    pub disabled_filter: Option<String>,
+    /// Where the user's groups come from.
+    pub groups: LdapGroups,
+    /// The attribute with the display name; the first of these the entry has. Default:
+    /// `displayName`, then `cn`.
+    pub display_name_attributes: Vec<String>,
+    /// The attribute with the email address. Default: `mail`.
+    pub email_attribute: String,
+    /// The limit on each operation with the directory (connect, StartTLS, bind, search).
+    /// Default: [`DEFAULT_LDAP_TIMEOUT`].
+    pub timeout: Duration,
+    /// PEM file of the CA certificates that sign the directory's certificate (ldaps:// or
+    /// StartTLS). Default: none, the system's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl LdapProvider {
+    /// A provider with every optional setting at its default.
+    pub fn new(
+        id: impl Into<String>,
+        url: impl Into<String>,
+        bind_dn: impl Into<String>,
+        bind_password: impl Into<String>,
+        base_dn: impl Into<String>,
+    ) -> Self {
+        let id = id.into();
+        Self {
+            label: id.clone(),
+            id,
+            url: url.into(),
+            start_tls: false,
+            bind_dn: bind_dn.into(),
+            bind_password: BindPassword(bind_password.into()),
+            base_dn: base_dn.into(),
+            user_filter: DEFAULT_USER_FILTER.to_owned(),
+            username_attribute: "uid".to_owned(),
+            disabled_filter: None,
+            groups: LdapGroups::MemberOf,
+            display_name_attributes: vec!["displayName".to_owned(), "cn".to_owned()],
+            email_attribute: "mail".to_owned(),
+            timeout: DEFAULT_LDAP_TIMEOUT,
+            ca_file: None,
+        }
+    }
+
+    /// Checks the settings that can be checked without the directory.
+    ///
+    /// # Errors
+    /// [`ProviderError::BadId`], or [`ProviderError::BadLdap`] naming the setting: a URL that
+    /// is not `ldap://` or `ldaps://`, StartTLS over `ldaps://`, a user filter without
+    /// `{username}` or not in parentheses, a group filter without `{dn}`, a zero timeout.
+    pub fn validate(&self) -> Result<(), ProviderError> {
+        validate_id(&self.id)?;
+        let bad = |setting: &'static str, reason: &'static str| Err(ProviderError::BadLdap { setting, reason });
+        let ldaps = self.url.starts_with("ldaps://");
+        if !ldaps && !self.url.starts_with("ldap://") {
+            return bad("url", "must start with ldap:// or ldaps://");
+        }
+        if ldaps && self.start_tls {
+            return bad("start_tls", "is for ldap:// URLs; ldaps:// is TLS already");
+        }
+        if !self.user_filter.contains("{username}") || !is_parenthesised(&self.user_filter) {
+            return bad("user_filter", "must be in parentheses and contain {username}");
+        }
+        if self.username_attribute.is_empty() {
+            return bad("username_attribute", "must not be empty");
+        }
+        if self.disabled_filter.as_deref().is_some_and(|f| !is_parenthesised(f)) {
+            return bad("disabled_filter", "must be in parentheses");
+        }
+        if let LdapGroups::Search { filter, name_attribute, .. } = &self.groups {
+            if !filter.contains("{dn}") || !is_parenthesised(filter) {
+                return bad("group_filter", "must be in parentheses and contain {dn}");
+            }
+            if name_attribute.is_empty() {
+                return bad("group_name_attribute", "must not be empty");
+            }
+        }
+        if self.timeout.is_zero() {
+            return bad("timeout", "must be more than 0");
+        }
+        Ok(())
+    }
+
+    /// The filter that finds the user typing `username`: [`Self::user_filter`] with the name
+    /// escaped, and not [`Self::disabled_filter`] when one is set.
+    pub fn user_search_filter(&self, username: &str) -> String {
+        let found = self.user_filter.replace("{username}", &escape_filter_value(username));
+        match &self.disabled_filter {
+            Some(disabled) => format!("(&{found}(!{disabled}))"),
+            None => found,
+        }
+    }
+
+    /// The group search filter for the user entry `dn`, when groups are searched.
+    pub fn group_search_filter(&self, dn: &str) -> Option<String> {
+        match &self.groups {
+            LdapGroups::Search { filter, .. } => Some(filter.replace("{dn}", &escape_filter_value(dn))),
+            LdapGroups::MemberOf => None,
+        }
+    }
+}
+
+fn is_parenthesised(filter: &str) -> bool {
+    filter.starts_with('(') && filter.ends_with(')')
+}
+
+/// Where an LDAP user's groups come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LdapGroups {
+    /// The user entry's `memberOf` attribute (the directory's memberof overlay); each value is
+    /// a group DN, and the group's name is the value of its first RDN (`cn=dev,ou=groups,…` is
+    /// `dev`). The default.
+    MemberOf,
+    /// A search for the groups that list the user.
+    Search {
+        /// Where groups are searched (whole subtree).
+        base_dn: String,
+        /// `{dn}` stands for the user entry's DN, escaped. Default: [`DEFAULT_GROUP_FILTER`].
+        filter: String,
+        /// The attribute with the group's name. Default: `cn`.
+        name_attribute: String,
+    },
+}
+
+impl LdapGroups {
+    /// A group search under `base_dn` with the default filter and name attribute.
+    pub fn search(base_dn: impl Into<String>) -> Self {
+        Self::Search {
+            base_dn: base_dn.into(),
+            filter: DEFAULT_GROUP_FILTER.to_owned(),
+            name_attribute: "cn".to_owned(),
+        }
+    }
+}
+
+/// The service account's password; never written by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BindPassword(pub String);
+
+impl BindPassword {
+    /// The password itself, to bind with.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BindPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Escapes `value` for an LDAP filter's assertion value (RFC 4515, section 3): `*`, `(`, `)`,
+/// `\`, NUL and the other control characters become `\` and two hex digits, so a typed name
+/// can never add a wildcard or a clause to the filter.
+pub fn escape_filter_value(value: &str) -> String {
+    let mut escaped = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '*' | '(' | ')' | '\\') || c.is_ascii_control() {
+            escaped.push_str(&format!("\\{:02x}", c as u32));
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
+}
+
+/// The name of a group from its DN: the value of the first RDN (`cn=dev,ou=groups` is `dev`).
+pub fn group_name_from_dn(dn: &str) -> Option<&str> {
+    let first = dn.split(',').next()?;
+    let (_, value) = first.split_once('=')?;
+    let value = value.trim();
+    (!value.is_empty()).then_some(value)
+}
+
 /// Why a provider setting or a provider's answer was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -81,6 +316,14 @@ pub enum ProviderError {
     /// Not a usable user name from a provider.
     #[error("the provider's user name is empty, longer than 256 bytes or holds control characters")]
     BadName,
+    /// An LDAP provider setting that cannot work.
+    #[error("{setting} {reason}")]
+    BadLdap {
+        /// The setting's key within the provider.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 /// Checks a provider id.
@@ -155,5 +398,65 @@ mod tests {
         let many = (0..100).map(|i| format!("g{i}")).collect::<Vec<_>>().join(",");
         assert_eq!(split_groups(&many).len(), MAX_GROUPS);
         assert_eq!(split_groups(&format!("{},ok", "x".repeat(129))), ["ok"]);
+    }
+
+    #[test]
+    fn filter_values_are_escaped_per_rfc_4515() {
+        assert_eq!(escape_filter_value("alice"), "alice");
+        assert_eq!(escape_filter_value("*"), "\\2a");
+        assert_eq!(escape_filter_value("*)(uid=*"), "\\2a\\29\\28uid=\\2a");
+        assert_eq!(escape_filter_value("a\\b"), "a\\5cb");
+        assert_eq!(escape_filter_value("a\0b\n"), "a\\00b\\0a");
+        // Non-ASCII stays as its UTF-8, which RFC 4515 allows unescaped.
+        assert_eq!(escape_filter_value("jürgen"), "jürgen");
+        assert_eq!(escape_filter_value("cn=a,ou=b"), "cn=a,ou=b");
+    }
+
+    #[test]
+    fn a_typed_name_cannot_change_the_user_filter() {
+        let mut p = LdapProvider::new("ldap", "ldap://dir", "cn=svc", "pw", "dc=example");
+        assert_eq!(p.user_search_filter("alice"), "(&(objectClass=person)(uid=alice))");
+        assert_eq!(p.user_search_filter("*)(uid=*"), "(&(objectClass=person)(uid=\\2a\\29\\28uid=\\2a))");
+        p.disabled_filter = Some("(employeeType=former)".to_owned());
+        assert_eq!(p.user_search_filter("bob"), "(&(&(objectClass=person)(uid=bob))(!(employeeType=former)))");
+        assert_eq!(p.group_search_filter("uid=a"), None);
+        p.groups = LdapGroups::search("ou=groups");
+        assert_eq!(
+            p.group_search_filter("uid=a\\,b,ou=people").as_deref(),
+            Some("(&(objectClass=groupOfNames)(member=uid=a\\5c,b,ou=people))")
+        );
+    }
+
+    #[test]
+    fn ldap_settings_are_checked_and_the_password_never_printed() {
+        let ok = LdapProvider::new("corp", "ldaps://dir:636", "cn=svc", "s3cret", "dc=example");
+        assert_eq!(ok.validate(), Ok(()));
+        assert!(!format!("{ok:?}").contains("s3cret"));
+        assert_eq!(Provider::Ldap(ok.clone()).method(), "pwd");
+        type Breaks = fn(&mut LdapProvider);
+        let broken: [(&str, Breaks); 5] = [
+            ("url", |p| p.url = "http://dir".into()),
+            ("start_tls", |p| p.start_tls = true),
+            ("user_filter", |p| p.user_filter = "(uid=alice)".into()),
+            ("group_filter", |p| {
+                p.groups =
+                    LdapGroups::Search { base_dn: "o".into(), filter: "(cn=x)".into(), name_attribute: "cn".into() }
+            }),
+            ("timeout", |p| p.timeout = Duration::ZERO),
+        ];
+        for (setting, breaks) in broken {
+            let mut p = ok.clone();
+            breaks(&mut p);
+            assert!(
+                matches!(p.validate(), Err(ProviderError::BadLdap { setting: s, .. }) if s == setting),
+                "{setting}"
+            );
+        }
+    }
+
+    #[test]
+    fn group_names_come_from_the_first_rdn() {
+        assert_eq!(group_name_from_dn("cn=dev,ou=groups,dc=example"), Some("dev"));
+        assert_eq!(group_name_from_dn("nonsense"), None);
     }
 }

@@ -52,6 +52,10 @@ pub enum ApiError {
     /// The store cannot be reached; nothing was decided.
     #[error("session store unavailable")]
     StoreUnavailable(#[source] Arc<StoreError>),
+    /// A login provider (an LDAP directory) cannot be reached or did not answer in time;
+    /// nothing was decided.
+    #[error("login provider unavailable")]
+    ProviderUnavailable(#[source] Arc<dyn std::error::Error + Send + Sync>),
     /// A bug or an unexpected failure; details go to the log, never to the client.
     #[error("internal error")]
     Internal(#[source] Arc<dyn std::error::Error + Send + Sync>),
@@ -74,6 +78,7 @@ impl ApiError {
             Self::TooManyAttempts => "too_many_attempts",
             Self::PayloadTooLarge => "payload_too_large",
             Self::StoreUnavailable(_) => "store_unavailable",
+            Self::ProviderUnavailable(_) => "provider_unavailable",
             Self::Internal(_) => "internal",
         }
     }
@@ -93,7 +98,7 @@ impl ApiError {
             Self::SessionTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StoreUnavailable(_) | Self::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -129,7 +134,7 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), Json(body)).into_response();
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
-            Self::Internal(source) => {
+            Self::Internal(source) | Self::ProviderUnavailable(source) => {
                 response.extensions_mut().insert(ErrorDetail(source));
             }
             Self::StoreUnavailable(source) => {

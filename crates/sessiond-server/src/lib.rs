@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod journeys;
 pub mod jwt;
+pub mod ldap;
 pub mod login;
 pub mod metrics;
 pub mod providers;
@@ -84,12 +85,15 @@ fn application(app: App, with_metrics: bool) -> Router {
 /// How many expired sessions one sweep deletes at most, so a sweep never holds the store long.
 const SWEEP_BATCH: usize = 1000;
 
-/// Runs the background work until `shutdown` resolves: sweeping expired sessions, and re-reading
-/// the users file so that disabled or removed users lose their sessions within seconds.
+/// Runs the background work until `shutdown` resolves: sweeping expired sessions, re-reading
+/// the users file so that disabled or removed users lose their sessions within seconds, and,
+/// every `authentication.refresh_interval` (from the first round on), asking each LDAP
+/// directory whether the users with sessions are still there.
 pub async fn background(app: App, every: Duration, shutdown: impl std::future::Future<Output = ()>) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
+    let mut last_refresh: Option<sessiond_core::time::Timestamp> = None;
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -98,6 +102,11 @@ pub async fn background(app: App, every: Duration, shutdown: impl std::future::F
         sweep(&app).await;
         sweep_entries(&app).await;
         reload_users(&app).await;
+        let now = app.clock.now();
+        if last_refresh.is_none_or(|last| now >= last + app.settings.refresh_interval) {
+            last_refresh = Some(now);
+            refresh_providers(&app).await;
+        }
         app.signing.refresh(&app).await;
         realms::follow(&app).await;
         app.regulator.prune(app.clock.now());
@@ -153,23 +162,74 @@ async fn reload_users(app: &App) {
         Err(_) => return,
     };
     for user in gone {
-        for realm in app.realms().iter() {
-            let client_side = realm.policy.location == sessiond_core::realm::SessionLocation::Client;
-            match sessions::end_user_sessions(app, realm, &user, None, None).await {
-                // A client-side realm cannot count the sessions it refuses from now on.
-                Ok(ended) if !ended.is_empty() || client_side => {
-                    app.metrics.sessions_ended(EndKind::UserDisabled, ended.len());
-                    info!(user = %user, realm = %realm.name(), count = ended.len(), "sessions ended: user disabled or removed");
-                    let detail = AuditEvent {
-                        realm: Some(realm.name()),
-                        user: Some(&user),
-                        count: Some(ended.len()),
-                        ..Default::default()
-                    };
-                    app.audit(AuditKind::UserDisabled, &detail);
+        end_everywhere(app, &user, None).await;
+    }
+}
+
+/// Ends every session of `user` in every realm, with a `user_disabled` audit event per realm
+/// (`reason` says why, when it is not the users file).
+async fn end_everywhere(app: &App, user: &str, reason: Option<&'static str>) {
+    for realm in app.realms().iter() {
+        let client_side = realm.policy.location == sessiond_core::realm::SessionLocation::Client;
+        match sessions::end_user_sessions(app, realm, user, None, None).await {
+            // A client-side realm cannot count the sessions it refuses from now on.
+            Ok(ended) if !ended.is_empty() || client_side => {
+                app.metrics.sessions_ended(EndKind::UserDisabled, ended.len());
+                info!(user = %user, realm = %realm.name(), count = ended.len(), "sessions ended: user disabled or removed");
+                let detail = AuditEvent {
+                    realm: Some(realm.name()),
+                    user: Some(user),
+                    count: Some(ended.len()),
+                    reason,
+                    ..Default::default()
+                };
+                app.audit(AuditKind::UserDisabled, &detail);
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, user = %user, "ending sessions of a disabled user failed"),
+        }
+    }
+}
+
+/// For each LDAP provider, ends the sessions of its users that its directory no longer finds
+/// (removed, renamed, or matching `disabled_filter`). Users are those of the sessions the store
+/// lists (server-side realms). A directory that does not answer ends nothing.
+async fn refresh_providers(app: &App) {
+    let ldap: Vec<_> = app
+        .settings
+        .providers
+        .iter()
+        .filter_map(|p| match p {
+            sessiond_core::provider::Provider::Ldap(l) => Some(l),
+            _ => None,
+        })
+        .collect();
+    if ldap.is_empty() {
+        return;
+    }
+    let sessions = match app.store.list_sessions(&sessiond_store::SessionFilter::default()).await {
+        Ok(sessions) => sessions,
+        Err(e) => {
+            warn!(error = %e, "LDAP refresh skipped: the store cannot list sessions");
+            return;
+        }
+    };
+    for provider in ldap {
+        let prefix = format!("{}:", provider.id);
+        let mut users: Vec<&str> = sessions.iter().filter_map(|s| s.user.strip_prefix(&prefix)).collect();
+        users.sort_unstable();
+        users.dedup();
+        for name in users {
+            match ldap::still_present(provider, name).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    info!(provider = %provider.id, user = %name, "LDAP user gone or disabled; ending their sessions");
+                    end_everywhere(app, &format!("{prefix}{name}"), Some("ldap_user_gone")).await;
                 }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, user = %user, "ending sessions of a disabled user failed"),
+                Err(e) => {
+                    warn!(provider = %provider.id, error = %e, "LDAP directory unavailable; refresh skipped, no session ended");
+                    break;
+                }
             }
         }
     }

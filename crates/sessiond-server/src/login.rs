@@ -18,6 +18,7 @@ use crate::totp::{self, TotpCheckError};
 use crate::users::{PasswordCheck, User};
 use axum::http::HeaderMap;
 use sessiond_core::journey::{Purpose, Step};
+use sessiond_core::provider::Provider;
 use sessiond_core::session::{SessionRecord, amr};
 use std::collections::BTreeMap;
 use tracing::{info, warn};
@@ -117,28 +118,70 @@ async fn wrong_answer(
     }
 }
 
-/// Checks the password of `credentials`, under regulation.
+/// Checks the password of `credentials`, under regulation: the users file first, then each
+/// LDAP provider in order, the first that accepts winning. A name the users file has is never
+/// sent to a directory, so a users-file user always wins over a directory's user typed the same.
+/// A wrong password is recorded once, whichever sources refused it. A directory that cannot
+/// answer makes the check `provider_unavailable` (nothing counted against the user) unless a
+/// later one accepts.
+///
+/// `session_user` is set for a re-authentication: then the name is a session's user, and an
+/// `<id>:<name>` one is checked by that LDAP provider only.
 async fn check_password(
     app: &App,
     ctx: &RequestContext,
     journey: Option<&Journey>,
     credentials: Credentials,
+    session_user: bool,
 ) -> Result<User, ApiError> {
     check_ban(app, ctx, &credentials.username, LoginProvider::Password)?;
     let permit = app.hashing.acquire().await.map_err(ApiError::internal)?;
     let users = app.users.clone();
     let username = credentials.username.clone();
-    let check = tokio::task::spawn_blocking(move || users.check_password(&username, &credentials.password))
+    let password = credentials.password.clone();
+    let check = tokio::task::spawn_blocking(move || users.check_password(&username, &password))
         .await
         .map_err(ApiError::internal)?;
     drop(permit);
     match check {
-        PasswordCheck::Valid(user) => Ok(user),
-        PasswordCheck::Invalid => {
-            Err(wrong_answer(app, ctx, journey, &credentials.username, LoginProvider::Password, "invalid_credentials")
-                .await)
+        PasswordCheck::Valid(user) => return Ok(user),
+        PasswordCheck::Invalid => {}
+    }
+    let in_file = app.users.snapshot().get(&credentials.username).is_some();
+    let mut unavailable = None;
+    if !in_file {
+        for (provider, name) in ldap_candidates(app, &credentials.username, session_user) {
+            match crate::ldap::check_password(provider, name, &credentials.password).await {
+                Ok(Some(user)) => return Ok(user),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(provider = %provider.id, error = %e, "LDAP directory unavailable for a login");
+                    unavailable.get_or_insert(e);
+                }
+            }
         }
     }
+    if let Some(e) = unavailable {
+        return Err(e);
+    }
+    Err(wrong_answer(app, ctx, journey, &credentials.username, LoginProvider::Password, "invalid_credentials").await)
+}
+
+/// The LDAP providers to ask for `username`, with the name each is asked for.
+fn ldap_candidates<'a>(
+    app: &'a App,
+    username: &'a str,
+    session_user: bool,
+) -> Vec<(&'a sessiond_core::provider::LdapProvider, &'a str)> {
+    let ldap = app.settings.providers.iter().filter_map(|p| match p {
+        Provider::Ldap(l) => Some(l),
+        _ => None,
+    });
+    if !session_user {
+        return ldap.map(|l| (l, username)).collect();
+    }
+    let Some((id, name)) = username.split_once(':') else { return Vec::new() };
+    ldap.filter(|l| l.id == id).map(|l| (l, name)).collect()
 }
 
 /// Lets a sensitive action of `session` go ahead: its sign-in is recent (within
@@ -163,7 +206,7 @@ pub async fn require_recent_sign_in(
         None => Err(ApiError::ReauthenticationRequired),
         Some(password) => {
             let credentials = Credentials { username: session.user.clone(), password, remember_me: false };
-            check_password(app, ctx, None, credentials).await.map(|_| app.regulator.succeeded(&session.user))
+            check_password(app, ctx, None, credentials, true).await.map(|_| app.regulator.succeeded(&session.user))
         }
     }
 }
@@ -214,7 +257,8 @@ pub async fn run_step(
     match (journey.state.step, answer) {
         (Step::Password, Answer::Password(credentials)) if journey.state.purpose == Purpose::Login => {
             let remember_me = credentials.remember_me;
-            let user = check_password(app, ctx, Some(&journey), credentials).await?;
+            let typed = credentials.username.clone();
+            let user = check_password(app, ctx, Some(&journey), credentials, false).await?;
             // Failures are forgotten only once the whole login passed: a right password must
             // not wipe the count of wrong codes, or the code could be guessed between passwords.
             if totp::is_enrolled(&app.store, &user.name, now).await? {
@@ -222,10 +266,18 @@ pub async fn run_step(
                 next.user = Some(user.name.clone());
                 next.remember_me = remember_me;
                 next.amr = vec![amr::PASSWORD.to_owned()];
+                // A directory's user is in no users file: keep what the directory said.
+                if user.name.contains(':') {
+                    next.profile = Some(profile_of(&user));
+                }
                 let auth_id = journeys::advance(app, realm, journey, next).await?;
                 return Ok(Outcome::Next { auth_id, step: Step::Totp });
             }
             app.regulator.succeeded(&user.name);
+            // A directory's user failed under the typed name (`alice`), and is `ldap:alice`.
+            if typed != user.name {
+                app.regulator.succeeded(&typed);
+            }
             journeys::finish(app, realm, &journey).await?;
             let (credential, record) =
                 open_session(app, ctx, headers, cookies, &user, vec![amr::PASSWORD.to_owned()], remember_me).await?;

@@ -263,8 +263,11 @@ async fn verify_client(
 
 fn user_still_active(app: &App, session: &SessionRecord) -> bool {
     // Sessions of users from the users file end when the user is disabled or removed. Sessions
-    // created through the admin API for users known elsewhere carry no password method.
-    let from_users_file = session.amr.iter().any(|m| m == sessiond_core::session::amr::PASSWORD);
+    // created through the admin API for users known elsewhere carry no password method, and a
+    // provider's users (`<id>:<name>`, an LDAP password among them) are in no users file: the
+    // background refresh asks their directory instead.
+    let from_users_file =
+        !session.user.contains(':') && session.amr.iter().any(|m| m == sessiond_core::session::amr::PASSWORD);
     !from_users_file || app.users.snapshot().is_active(&session.user)
 }
 

@@ -36,7 +36,14 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Login providers beside the users file (`authentication.providers`), in order.
     pub providers: Vec<sessiond_core::provider::Provider>,
+    /// `authentication.refresh_interval`: how often each LDAP directory is asked whether the
+    /// users with sessions are still there (those it no longer finds lose their sessions).
+    /// Default: [`DEFAULT_REFRESH_INTERVAL`].
+    pub refresh_interval: Duration,
 }
+
+/// The default [`ServerSettings::refresh_interval`]: 5 minutes.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 
 /// A realm with its cookie name resolved.
 #[derive(Clone, Debug)]

@@ -152,7 +152,9 @@ fn requested_journey(app: &App, query: Option<&str>) -> Result<Requested, ApiErr
             requested = match value.as_ref() {
                 "login" | "password" => Requested::Engine(Purpose::Login),
                 "step_up" => Requested::Engine(Purpose::StepUp),
-                id if crate::providers::find(app, id).is_some() => Requested::Provider(id.to_owned()),
+                id if crate::providers::find(app, id).is_some_and(Provider::has_own_journey) => {
+                    Requested::Provider(id.to_owned())
+                }
                 _ => return Err(ApiError::BadRequest("unknown journey".into())),
             };
         }
@@ -201,7 +203,8 @@ async fn start_step_up(app: &App, ctx: &RequestContext, headers: &HeaderMap) -> 
     responses((status = 200, body = AuthenticateResponse, description = "the next step, or the new session"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "invalid_credentials, journey_expired, journey_replayed, unauthenticated"),
         (status = 403, body = ErrorBody, description = "step_up without an enrolled TOTP"),
-        (status = 429, body = ErrorBody, description = "too_many_attempts"), (status = 503, body = ErrorBody)))]
+        (status = 429, body = ErrorBody, description = "too_many_attempts"),
+        (status = 503, body = ErrorBody, description = "store_unavailable, provider_unavailable (an LDAP directory)")))]
 pub(crate) async fn authenticate(
     State(app): State<App>,
     ctx: RequestContext,

@@ -108,6 +108,7 @@ pub(super) async fn login_form(
             .settings
             .providers
             .iter()
+            .filter(|p| p.has_own_journey())
             .map(|p| (with_query(&format!("/login/{}", p.id()), "rd", rd_given), p.label().to_owned()))
             .collect(),
     };

@@ -8,6 +8,7 @@ mod client_sessions;
 mod cookie_modes;
 mod journeys;
 mod jwt;
+mod ldap;
 mod metrics;
 mod portal;
 mod providers;

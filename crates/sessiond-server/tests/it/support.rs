@@ -59,6 +59,10 @@ pub struct Options {
     pub reauth_window: Duration,
     /// `authentication.providers`.
     pub providers: Vec<sessiond_core::provider::Provider>,
+    /// `authentication.refresh_interval`.
+    pub refresh_interval: Duration,
+    /// The users file; `None` for [`default_users`].
+    pub users: Option<UsersFile>,
 }
 
 impl Default for Options {
@@ -81,6 +85,8 @@ impl Default for Options {
             journeys: JourneySettings::default(),
             reauth_window: Duration::from_secs(300),
             providers: Vec::new(),
+            refresh_interval: sessiond_server::state::DEFAULT_REFRESH_INTERVAL,
+            users: None,
         }
     }
 }
@@ -127,7 +133,7 @@ impl TestServer {
     pub async fn with(options: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let users_path = dir.path().join("users.yml");
-        default_users().write(&users_path).unwrap();
+        options.users.clone().unwrap_or_else(default_users).write(&users_path).unwrap();
         let users = Arc::new(Users::load(users_path.clone()).unwrap());
         let portal_url: url::Url = "http://127.0.0.1/".parse().unwrap();
         let policy = RealmPolicy {
@@ -161,6 +167,7 @@ impl TestServer {
             regulation: options.regulation,
             trusted_proxies: options.trusted_proxies,
             providers: options.providers,
+            refresh_interval: options.refresh_interval,
         };
         let mut realms = Vec::new();
         if let Some((name, domain)) = options.other_realm {
