@@ -91,7 +91,7 @@ pub(crate) async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         },
         trusted_proxies: config.server.trusted_proxies.clone(),
         providers: config.providers.clone(),
-        refresh_interval: sessiond_server::state::DEFAULT_REFRESH_INTERVAL,
+        refresh_interval: config.refresh_interval,
     };
     let audit = match &config.audit_path {
         Some(path) => AuditLog::to_file(path).with_context(|| format!("opening audit log {}", path.display()))?,

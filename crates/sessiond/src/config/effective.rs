@@ -1,13 +1,13 @@
 //! The effective configuration, as `sessiond config check` prints it: every key with the value in
 //! force, defaults included, in the layout of the file, so the output can be saved and read back.
-//! Secrets (`secret`, `secret_previous`, Redis passwords, the password inside a Redis URL) are
-//! shown as `[redacted]`.
+//! Secrets (`secret`, `secret_previous`, Redis passwords, the password inside a Redis URL, an LDAP
+//! provider's `bind_password`) are shown as `[redacted]`.
 
 use super::{Config, StorageConfig};
 use serde::Serialize;
 use sessiond_core::cookie::SameSite;
 use sessiond_core::duration::format_duration;
-use sessiond_core::provider::Provider;
+use sessiond_core::provider::{LdapGroups, LdapProvider, Provider};
 use sessiond_core::realm::{HttpOnlyMode, RealmPolicy};
 use sessiond_store::{RedisMode, RedisSettings};
 use std::collections::BTreeMap;
@@ -212,6 +212,7 @@ struct Users {
 #[derive(Serialize)]
 struct Authentication {
     providers: Vec<LoginProvider>,
+    refresh_interval: String,
 }
 
 #[derive(Serialize)]
@@ -221,6 +222,68 @@ struct LoginProvider {
     label: String,
     #[serde(flatten)]
     header: Option<HeaderFields>,
+    #[serde(flatten)]
+    ldap: Option<LdapFields>,
+}
+
+/// An LDAP provider's settings; the password shows as `[redacted]`, whether it came inline or
+/// from `bind_password_file`.
+#[derive(Serialize)]
+struct LdapFields {
+    url: String,
+    start_tls: bool,
+    bind_dn: String,
+    bind_password: &'static str,
+    base_dn: String,
+    user_filter: String,
+    username_attribute: String,
+    disabled_filter: Option<String>,
+    groups: LdapGroupsView,
+    attributes: LdapAttributes,
+    timeout: String,
+    ca_file: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum LdapGroupsView {
+    MemberOf { member_of: bool },
+    Search { base_dn: String, filter: String, name_attribute: String },
+}
+
+#[derive(Serialize)]
+struct LdapAttributes {
+    display_name: Vec<String>,
+    email: String,
+}
+
+impl From<&LdapProvider> for LdapFields {
+    fn from(l: &LdapProvider) -> Self {
+        Self {
+            url: redact_url(&l.url),
+            start_tls: l.start_tls,
+            bind_dn: l.bind_dn.clone(),
+            bind_password: REDACTED,
+            base_dn: l.base_dn.clone(),
+            user_filter: l.user_filter.clone(),
+            username_attribute: l.username_attribute.clone(),
+            disabled_filter: l.disabled_filter.clone(),
+            groups: match &l.groups {
+                LdapGroups::MemberOf => LdapGroupsView::MemberOf { member_of: true },
+                LdapGroups::Search { base_dn, filter, name_attribute } => LdapGroupsView::Search {
+                    base_dn: base_dn.clone(),
+                    filter: filter.clone(),
+                    name_attribute: name_attribute.clone(),
+                },
+            },
+            attributes: LdapAttributes {
+                display_name: l.display_name_attributes.clone(),
+                email: l.email_attribute.clone(),
+            },
+            timeout: format_duration(l.timeout),
+            ca_file: l.ca_file.as_deref().map(path),
+        }
+    }
 }
 
 /// A header provider's headers, lowercase; `""` for one that is not read (`null` would read back
@@ -236,7 +299,7 @@ struct HeaderFields {
 impl From<&Provider> for LoginProvider {
     fn from(provider: &Provider) -> Self {
         let off = |name: &Option<String>| name.clone().unwrap_or_default();
-        let (kind, header) = match provider {
+        let (kind, header, ldap) = match provider {
             Provider::Header(h) => (
                 "header",
                 Some(HeaderFields {
@@ -245,11 +308,13 @@ impl From<&Provider> for LoginProvider {
                     email_header: off(&h.email_header),
                     name_header: off(&h.name_header),
                 }),
+                None,
             ),
+            Provider::Ldap(l) => ("ldap", None, Some(LdapFields::from(l))),
             // A kind added to core but not yet to this view: at least what every provider has.
-            other => (other.method(), None),
+            other => (other.method(), None, None),
         };
-        Self { id: provider.id().to_owned(), kind, label: provider.label().to_owned(), header }
+        Self { id: provider.id().to_owned(), kind, label: provider.label().to_owned(), header, ldap }
     }
 }
 
@@ -346,7 +411,10 @@ impl From<&Config> for Effective {
             },
             realms: config.realms.iter().map(|r| (r.name.clone(), Realm::from(r))).collect(),
             users: Users { file: path(&config.users_file) },
-            authentication: Authentication { providers: config.providers.iter().map(LoginProvider::from).collect() },
+            authentication: Authentication {
+                providers: config.providers.iter().map(LoginProvider::from).collect(),
+                refresh_interval: format_duration(config.refresh_interval),
+            },
             regulation: Regulation {
                 max_retries: config.regulation.max_retries,
                 find_time: format_duration(config.regulation.find_time),

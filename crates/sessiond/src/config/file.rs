@@ -279,9 +279,12 @@ pub(super) struct Users {
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
 pub(super) struct Authentication {
-    /// Login providers beside the users file, in the order the portal shows their buttons.
-    /// Default: none. File only.
+    /// Login providers beside the users file, in the order the portal shows their buttons
+    /// (and LDAP directories are asked). Default: none. File only.
     pub(super) providers: Option<Vec<LoginProvider>>,
+    /// How often each LDAP directory is asked whether the users with sessions are still there;
+    /// `10s` to `1d`. Default: `5m`. Env: `SESSIOND__AUTHENTICATION__REFRESH_INTERVAL`.
+    pub(super) refresh_interval: Option<DurationSpec>,
 }
 
 /// `authentication.providers[]`.
@@ -294,18 +297,80 @@ pub(super) struct LoginProvider {
     /// `<id>:<name>`. Required.
     pub(super) id: Option<String>,
     /// `header`: a trusted proxy in front of `/login/<id>` names the user in request headers.
-    /// Required.
+    /// `ldap`: a directory checks the password typed at the password step. Required.
     pub(super) kind: Option<String>,
     /// What the portal's button says, 1 to 64 characters. Default: the id.
     pub(super) label: Option<String>,
-    /// The header with the user name. Default: `Remote-User`.
+    /// `header` only: the header with the user name. Default: `Remote-User`.
     pub(super) user_header: Option<String>,
-    /// The header with comma-separated groups; `""` takes no groups. Default: `Remote-Groups`.
+    /// `header` only: the header with comma-separated groups; `""` takes no groups.
+    /// Default: `Remote-Groups`.
     pub(super) groups_header: Option<String>,
-    /// The header with the email address; `""` takes none. Default: `Remote-Email`.
+    /// `header` only: the header with the email address; `""` takes none.
+    /// Default: `Remote-Email`.
     pub(super) email_header: Option<String>,
-    /// The header with the display name; `""` takes none. Default: `Remote-Name`.
+    /// `header` only: the header with the display name; `""` takes none. Default: `Remote-Name`.
     pub(super) name_header: Option<String>,
+    /// `ldap` only: `ldap://host[:port]` or `ldaps://host[:port]`. Required.
+    pub(super) url: Option<String>,
+    /// `ldap` only: upgrade an `ldap://` connection with StartTLS before binding; not with
+    /// `ldaps://`. Default: `false`.
+    pub(super) start_tls: Option<bool>,
+    /// `ldap` only: the service account that searches users and groups. Required.
+    pub(super) bind_dn: Option<String>,
+    /// `ldap` only: the service account's password; this or `bind_password_file` is required.
+    pub(super) bind_password: Option<String>,
+    /// `ldap` only: a file holding the service account's password (a trailing newline is
+    /// ignored); not together with `bind_password`.
+    pub(super) bind_password_file: Option<PathBuf>,
+    /// `ldap` only: where users are searched (whole subtree). Required.
+    pub(super) base_dn: Option<String>,
+    /// `ldap` only: the user search filter, in parentheses, with `{username}` for the typed name.
+    /// Default: `(&(objectClass=person)(uid={username}))`.
+    pub(super) user_filter: Option<String>,
+    /// `ldap` only: the found entry's attribute that names the user. Default: `uid`.
+    pub(super) username_attribute: Option<String>,
+    /// `ldap` only: a filter, in parentheses, that marks a found user disabled. Default: none.
+    pub(super) disabled_filter: Option<String>,
+    /// `ldap` only: where the user's groups come from. Default: `memberOf`.
+    pub(super) groups: Option<LdapGroups>,
+    /// `ldap` only: the attributes read from the user entry.
+    pub(super) attributes: Option<LdapAttributes>,
+    /// `ldap` only: the limit on each connect, bind and search; more than `0`, at most `1m`.
+    /// Default: `5s`.
+    pub(super) timeout: Option<DurationSpec>,
+    /// `ldap` only: PEM file of the CAs that sign the directory's certificate. Default: none,
+    /// the system's roots.
+    pub(super) ca_file: Option<PathBuf>,
+}
+
+/// `authentication.providers[].groups` (`kind: ldap`).
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct LdapGroups {
+    /// Read the user entry's `memberOf`; not together with `base_dn`. Default: `true` unless
+    /// `base_dn` is set.
+    pub(super) member_of: Option<bool>,
+    /// Search the groups under this DN instead of reading `memberOf`. Default: none.
+    pub(super) base_dn: Option<String>,
+    /// With `base_dn`: the group filter, with `{dn}` for the user entry's DN.
+    /// Default: `(&(objectClass=groupOfNames)(member={dn}))`.
+    pub(super) filter: Option<String>,
+    /// With `base_dn`: the attribute with the group's name. Default: `cn`.
+    pub(super) name_attribute: Option<String>,
+}
+
+/// `authentication.providers[].attributes` (`kind: ldap`).
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct LdapAttributes {
+    /// The attributes with the display name; the first the entry has.
+    /// Default: `[displayName, cn]`.
+    pub(super) display_name: Option<Vec<String>>,
+    /// The attribute with the email address. Default: `mail`.
+    pub(super) email: Option<String>,
 }
 
 /// `regulation`.

@@ -66,6 +66,9 @@ pub(crate) struct Config {
     pub(crate) access_control: AccessControl,
     /// Login providers beside the users file (key `authentication.providers`), in order.
     pub(crate) providers: Vec<sessiond_core::provider::Provider>,
+    /// How often LDAP directories are asked whether the users with sessions are still there
+    /// (key `authentication.refresh_interval`).
+    pub(crate) refresh_interval: Duration,
     /// The configuration file that was read, if any (for messages).
     pub(crate) source: Option<PathBuf>,
 }

@@ -96,6 +96,27 @@ static PROVIDER: Node = Section(&[
     ("groups_header", Leaf(Str)),
     ("email_header", Leaf(Str)),
     ("name_header", Leaf(Str)),
+    ("url", Leaf(Str)),
+    ("start_tls", Leaf(Bool)),
+    ("bind_dn", Leaf(Str)),
+    ("bind_password", Leaf(Str)),
+    ("bind_password_file", Leaf(Str)),
+    ("base_dn", Leaf(Str)),
+    ("user_filter", Leaf(Str)),
+    ("username_attribute", Leaf(Str)),
+    ("disabled_filter", Leaf(Str)),
+    (
+        "groups",
+        Section(&[
+            ("member_of", Leaf(Bool)),
+            ("base_dn", Leaf(Str)),
+            ("filter", Leaf(Str)),
+            ("name_attribute", Leaf(Str)),
+        ]),
+    ),
+    ("attributes", Section(&[("display_name", Leaf(List)), ("email", Leaf(Str))])),
+    ("timeout", Leaf(Duration)),
+    ("ca_file", Leaf(Str)),
 ]);
 
 /// `storage.redis`: where the Redis deployment is and how to reach it.
@@ -144,7 +165,7 @@ pub(super) static ROOT: Node = Section(&[
     ("storage", Section(&[("kind", Leaf(Str)), ("path", Leaf(Str)), ("redis", REDIS)])),
     ("realms", Named(&REALM)),
     ("users", Section(&[("file", Leaf(Str))])),
-    ("authentication", Section(&[("providers", Items(&PROVIDER))])),
+    ("authentication", Section(&[("providers", Items(&PROVIDER)), ("refresh_interval", Leaf(Duration))])),
     ("regulation", Section(&[("max_retries", Leaf(Int)), ("find_time", Leaf(Duration)), ("ban_time", Leaf(Duration))])),
     ("log", Section(&[("level", Leaf(Str)), ("format", Leaf(Str))])),
     ("audit", Section(&[("path", Leaf(Str)), ("stdout", Leaf(Bool))])),

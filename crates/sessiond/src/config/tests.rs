@@ -6,7 +6,7 @@ use super::*;
 use sessiond_core::access::{Decision, Object, Policy, Subject};
 use sessiond_core::cookie::SameSite;
 use sessiond_core::journey::JourneyLocation;
-use sessiond_core::provider::{HeaderProvider, Provider};
+use sessiond_core::provider::{BindPassword, HeaderProvider, LdapGroups, LdapProvider, Provider};
 use sessiond_core::realm::{HttpOnlyMode, SessionLocation};
 use sessiond_core::timeout::Timeouts;
 use sessiond_store::{RedisMode, RedisSettings};
@@ -1358,6 +1358,7 @@ fn the_documented_error_messages_are_the_real_ones() {
         )
         .unwrap_err(),
         parse("server: {trusted_proxies: []}\nauthentication: {providers: [{id: corp, kind: header}]}").unwrap_err(),
+        parse(&ldap(", url: 'ldaps://dir.example.org', start_tls: true")).unwrap_err(),
     ];
     for error in errors {
         let line = format!("\n{error}\n");
@@ -1694,11 +1695,14 @@ fn bad_labels_are_refused() {
 #[test]
 fn unknown_provider_kinds_are_refused_naming_the_known_ones() {
     let error = refused(&with_providers("    - {id: sso, kind: oidc}\n"), "authentication.providers[0].kind");
-    assert_eq!(error.to_string(), "authentication.providers[0].kind: unknown provider kind \"oidc\": expected header");
+    assert_eq!(
+        error.to_string(),
+        "authentication.providers[0].kind: unknown provider kind \"oidc\": expected header, ldap"
+    );
     let error = refused(&with_providers("    - {id: sso, kind: Header}\n"), "authentication.providers[0].kind");
     assert!(error.to_string().contains("expected header"), "{error}");
     let error = refused(&with_providers("    - {id: sso}\n"), "authentication.providers[0].kind");
-    assert_eq!(error.to_string(), "authentication.providers[0].kind: missing; every provider needs one: header");
+    assert_eq!(error.to_string(), "authentication.providers[0].kind: missing; every provider needs one: header, ldap");
 }
 
 #[test]
@@ -1810,4 +1814,307 @@ fn the_provider_examples_are_valid_configurations() {
     let oauth2_proxy = header_provider(&configs[1], 0);
     assert_eq!(oauth2_proxy.user_header, "x-forwarded-user");
     assert_eq!(oauth2_proxy.name_header, None);
+}
+
+// ---- LDAP providers ----
+
+const BIND_PASSWORD: &str = "svc-Pa55word-do-not-show";
+
+/// An LDAP provider with only the required keys, with `extra` keys (inline YAML, `, k: v`) added
+/// or in place of those.
+fn ldap(extra: &str) -> String {
+    let required = format!(
+        "{{id: corp, kind: ldap, url: 'ldap://dir.example.org:389', bind_dn: 'cn=svc,dc=example,dc=org', \
+         bind_password: {BIND_PASSWORD}, base_dn: 'ou=people,dc=example,dc=org'}}"
+    );
+    let mut provider: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(&required).unwrap();
+    let extra: serde_yaml_ng::Mapping =
+        serde_yaml_ng::from_str(&format!("{{{}}}", extra.trim_start_matches(", "))).unwrap();
+    provider.extend(extra);
+    let providers = serde_yaml_ng::to_string(&vec![provider]).unwrap();
+    format!("authentication:\n  providers:\n{}", providers.lines().map(|l| format!("    {l}\n")).collect::<String>())
+}
+
+fn ldap_provider(config: &Config, index: usize) -> &LdapProvider {
+    match &config.providers[index] {
+        Provider::Ldap(ldap) => ldap,
+        other => panic!("not an ldap provider: {other:?}"),
+    }
+}
+
+#[test]
+fn every_ldap_setting_is_read() {
+    let password = secret_file(format!("{BIND_PASSWORD}\n").as_bytes());
+    let yaml = format!(
+        "authentication:
+  providers:
+    - id: corp
+      kind: ldap
+      label: Company directory
+      url: ldap://dir.example.org:389
+      start_tls: true
+      bind_dn: cn=svc,dc=example,dc=org
+      bind_password_file: {}
+      base_dn: ou=people,dc=example,dc=org
+      user_filter: (&(objectClass=user)(sAMAccountName={{username}}))
+      username_attribute: sAMAccountName
+      disabled_filter: (pwdAccountLockedTime=*)
+      groups:
+        base_dn: ou=groups,dc=example,dc=org
+        filter: (&(objectClass=group)(member={{dn}}))
+        name_attribute: sAMAccountName
+      attributes:
+        display_name: [name]
+        email: userPrincipalName
+      timeout: 10s
+      ca_file: /etc/sessiond/ldap-ca.pem
+",
+        password.path().display()
+    );
+    let config = parse(&yaml).unwrap();
+    let expected = LdapProvider {
+        id: "corp".into(),
+        label: "Company directory".into(),
+        url: "ldap://dir.example.org:389".into(),
+        start_tls: true,
+        bind_dn: "cn=svc,dc=example,dc=org".into(),
+        bind_password: BindPassword(BIND_PASSWORD.into()),
+        base_dn: "ou=people,dc=example,dc=org".into(),
+        user_filter: "(&(objectClass=user)(sAMAccountName={username}))".into(),
+        username_attribute: "sAMAccountName".into(),
+        disabled_filter: Some("(pwdAccountLockedTime=*)".into()),
+        groups: LdapGroups::Search {
+            base_dn: "ou=groups,dc=example,dc=org".into(),
+            filter: "(&(objectClass=group)(member={dn}))".into(),
+            name_attribute: "sAMAccountName".into(),
+        },
+        display_name_attributes: vec!["name".into()],
+        email_attribute: "userPrincipalName".into(),
+        timeout: secs(10),
+        ca_file: Some("/etc/sessiond/ldap-ca.pem".into()),
+    };
+    assert_eq!(*ldap_provider(&config, 0), expected, "the file's trailing newline is not part of the password");
+    assert_eq!(config.providers[0].method(), "pwd");
+    assert!(!config.providers[0].has_own_journey(), "no button: it checks the password step");
+}
+
+#[test]
+fn ldap_providers_take_cores_defaults() {
+    let config = parse(&ldap("")).unwrap();
+    let expected = LdapProvider::new(
+        "corp",
+        "ldap://dir.example.org:389",
+        "cn=svc,dc=example,dc=org",
+        BIND_PASSWORD,
+        "ou=people,dc=example,dc=org",
+    );
+    assert_eq!(*ldap_provider(&config, 0), expected);
+    let provider = ldap_provider(&config, 0);
+    assert_eq!(provider.label, "corp");
+    assert_eq!(provider.groups, LdapGroups::MemberOf);
+    assert_eq!(provider.timeout, secs(5));
+    assert_eq!(provider.user_filter, "(&(objectClass=person)(uid={username}))");
+    assert_eq!((provider.username_attribute.as_str(), provider.email_attribute.as_str()), ("uid", "mail"));
+    assert_eq!(provider.display_name_attributes, ["displayName", "cn"]);
+    // An LDAP provider needs no trusted proxy: nobody's headers are believed.
+    assert!(parse(&format!("server: {{trusted_proxies: []}}\n{}", ldap(""))).is_ok());
+    // member_of: true is the default spelled out; a group search takes its own defaults.
+    let member_of = parse(&ldap(", groups: {member_of: true}")).unwrap();
+    assert_eq!(ldap_provider(&member_of, 0).groups, LdapGroups::MemberOf);
+    let search = parse(&ldap(", groups: {base_dn: 'ou=groups,dc=example,dc=org', member_of: false}")).unwrap();
+    assert_eq!(ldap_provider(&search, 0).groups, LdapGroups::search("ou=groups,dc=example,dc=org"));
+    // Keys set to nothing keep their defaults, as everywhere.
+    let nothing = parse(&ldap(", start_tls: ~, timeout: ~, groups: ~, attributes: {email: ~}")).unwrap();
+    assert_eq!(ldap_provider(&nothing, 0), ldap_provider(&config, 0));
+}
+
+#[test]
+fn header_and_ldap_providers_mix_in_order() {
+    let yaml = "authentication:\n  providers:\n    - {id: sso, kind: header}\n    - {id: dir, kind: ldap, url: 'ldaps://dir', bind_dn: 'cn=s', bind_password: x, base_dn: 'o=x'}\n";
+    let config = parse(yaml).unwrap();
+    let kinds: Vec<String> = config.providers.iter().map(ToString::to_string).collect();
+    assert_eq!(kinds, ["sso (header)", "dir (pwd)"]);
+    let error = refused(&yaml.replace("id: dir", "id: sso"), "authentication.providers[1].id");
+    assert!(error.to_string().contains("ids must be unique"), "{error}");
+}
+
+#[test]
+fn bad_ldap_settings_are_refused_naming_the_key() {
+    let at = "authentication.providers[0]";
+    let required = "authentication: {providers: [{id: corp, kind: ldap, url: 'ldap://dir', bind_dn: 'cn=s', bind_password: x, base_dn: 'o=x'}]}";
+    for (without, field) in [
+        ("url: 'ldap://dir', ", "url"),
+        ("bind_dn: 'cn=s', ", "bind_dn"),
+        ("base_dn: 'o=x'", "base_dn"),
+        ("bind_password: x, ", "bind_password"),
+    ] {
+        let yaml = required.replace(without, "").replace(", }", "}");
+        let error = refused(&yaml, &format!("{at}.{field}"));
+        assert!(error.to_string().contains("missing"), "{field}: {error}");
+    }
+    for (extra, field, expected) in [
+        (", url: 'http://dir'", "url", "must start with ldap:// or ldaps://"),
+        (", url: 'ldaps://'", "url", "names no host"),
+        (", url: 'ldaps://dir:636', start_tls: true", "start_tls", "ldaps:// is TLS already"),
+        (", bind_dn: ' '", "bind_dn", "is empty"),
+        (", base_dn: ''", "base_dn", "is empty"),
+        (", bind_password: ''", "bind_password", "is empty"),
+        (", user_filter: '(uid=alice)'", "user_filter", "{username}"),
+        (", user_filter: 'uid={username}'", "user_filter", "in parentheses"),
+        (", username_attribute: ''", "username_attribute", "is empty"),
+        (", disabled_filter: 'locked=TRUE'", "disabled_filter", "in parentheses"),
+        (", groups: {base_dn: 'ou=g', filter: '(cn=x)'}", "groups.filter", "{dn}"),
+        (", groups: {base_dn: 'ou=g', name_attribute: ' '}", "groups.name_attribute", "is empty"),
+        (", groups: {filter: '(member={dn})'}", "groups.filter", "needs groups.base_dn"),
+        (", groups: {name_attribute: cn}", "groups.name_attribute", "needs groups.base_dn"),
+        (", groups: {member_of: true, base_dn: 'ou=g'}", "groups.base_dn", "keep one"),
+        (", groups: {member_of: false}", "groups.member_of", "groups.base_dn"),
+        (", attributes: {display_name: []}", "attributes.display_name", "one or more"),
+        (", attributes: {display_name: [cn, '']}", "attributes.display_name", "none empty"),
+        (", attributes: {email: ''}", "attributes.email", "is empty"),
+        (", timeout: 0", "timeout", "more than 0 and at most 1m"),
+        (", timeout: 61s", "timeout", "more than 0 and at most 1m"),
+        (", timeout: 5x", "timeout", "unknown unit"),
+        (", ca_file: ''", "ca_file", "empty"),
+        (", user_header: X-User", "user_header", "is a key of kind: header providers"),
+    ] {
+        let error = refused(&ldap(extra), &format!("{at}.{field}"));
+        assert!(error.to_string().contains(expected), "{extra}: {error}");
+    }
+    assert_eq!(ldap_provider(&parse(&ldap(", timeout: 1m")).unwrap(), 0).timeout, secs(60));
+    let error = refused(
+        &with_providers("    - {id: sso, kind: header, base_dn: 'o=x'}\n"),
+        "authentication.providers[0].base_dn",
+    );
+    assert_eq!(
+        error.to_string(),
+        "authentication.providers[0].base_dn: is a key of kind: ldap providers; this provider is kind: header"
+    );
+}
+
+#[test]
+fn the_bind_password_is_inline_or_in_a_file_never_both_and_never_quoted() {
+    let file = secret_file(b"from-the-file\r\n");
+    let from_file =
+        parse(&ldap(&format!(", bind_password: ~, bind_password_file: '{}'", file.path().display()))).unwrap();
+    assert_eq!(ldap_provider(&from_file, 0).bind_password.expose(), "from-the-file");
+    let error = refused(
+        &ldap(&format!(", bind_password_file: '{}'", file.path().display())),
+        "authentication.providers[0].bind_password_file",
+    );
+    assert!(error.to_string().contains("both bind_password and bind_password_file are set"), "{error}");
+    assert!(!error.to_string().contains(BIND_PASSWORD), "{error}");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let error = refused(
+        &ldap(&format!(", bind_password: ~, bind_password_file: '{}'", missing.display())),
+        "authentication.providers[0].bind_password_file",
+    );
+    assert!(error.to_string().contains("cannot read"), "{error}");
+    let empty = secret_file(b"\n");
+    let error = refused(
+        &ldap(&format!(", bind_password: ~, bind_password_file: '{}'", empty.path().display())),
+        "authentication.providers[0].bind_password_file",
+    );
+    assert!(error.to_string().contains("is empty"), "{error}");
+    assert!(!format!("{:?}", parse(&ldap("")).unwrap()).contains(BIND_PASSWORD), "Debug never shows it");
+}
+
+#[test]
+fn ldap_providers_show_in_the_effective_output_without_the_password_and_read_back() {
+    let config = parse(&ldap(", label: Directory, groups: {base_dn: 'ou=groups'}, ca_file: /etc/ca.pem")).unwrap();
+    for json in [false, true] {
+        let text = render_effective(&config, json);
+        assert!(!text.contains(BIND_PASSWORD), "{text}");
+        let again = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut again = ldap_provider(&again, 0).clone();
+        assert_eq!(again.bind_password.expose(), "[redacted]", "{text}");
+        again.bind_password = ldap_provider(&config, 0).bind_password.clone();
+        assert_eq!(again, *ldap_provider(&config, 0), "{text}");
+    }
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&config, true)).unwrap();
+    assert_eq!(
+        value["authentication"]["providers"][0],
+        serde_json::json!({
+            "id": "corp", "kind": "ldap", "label": "Directory", "url": "ldap://dir.example.org:389",
+            "start_tls": false, "bind_dn": "cn=svc,dc=example,dc=org", "bind_password": "[redacted]",
+            "base_dn": "ou=people,dc=example,dc=org", "user_filter": "(&(objectClass=person)(uid={username}))",
+            "username_attribute": "uid", "disabled_filter": null,
+            "groups": {"base_dn": "ou=groups", "filter": "(&(objectClass=groupOfNames)(member={dn}))", "name_attribute": "cn"},
+            "attributes": {"display_name": ["displayName", "cn"], "email": "mail"},
+            "timeout": "5s", "ca_file": "/etc/ca.pem",
+        })
+    );
+    let file = secret_file(BIND_PASSWORD.as_bytes());
+    let from_file =
+        parse(&ldap(&format!(", bind_password: ~, bind_password_file: '{}'", file.path().display()))).unwrap();
+    let text = render_effective(&from_file, false);
+    assert!(!text.contains(BIND_PASSWORD) && text.contains("bind_password: '[redacted]'"), "{text}");
+    assert!(text.contains("member_of: true"), "{text}");
+}
+
+#[test]
+fn refresh_interval_defaults_to_five_minutes_and_comes_from_file_or_environment() {
+    let config = parse("").unwrap();
+    assert_eq!(config.refresh_interval, secs(300));
+    assert_eq!(config.refresh_interval, sessiond_server::state::DEFAULT_REFRESH_INTERVAL);
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&config, true)).unwrap();
+    assert_eq!(value["authentication"]["refresh_interval"], "5m");
+    assert_eq!(parse("authentication: {refresh_interval: 1h}").unwrap().refresh_interval, secs(3600));
+    let env =
+        parse_env("authentication: {refresh_interval: 1h}", &[("SESSIOND__AUTHENTICATION__REFRESH_INTERVAL", "30s")])
+            .unwrap();
+    assert_eq!(env.refresh_interval, secs(30));
+    let text = render_effective(&env, false);
+    assert_eq!(parse(&text).unwrap().refresh_interval, secs(30), "reads back: {text}");
+    assert_eq!(parse("authentication: {refresh_interval: 10s}").unwrap().refresh_interval, secs(10));
+    assert_eq!(parse("authentication: {refresh_interval: 1d}").unwrap().refresh_interval, secs(86_400));
+}
+
+#[test]
+fn refresh_intervals_under_ten_seconds_or_over_a_day_are_refused() {
+    for value in ["9s", "0", "25h", "2d", "-1", "5x"] {
+        refused(&format!("authentication: {{refresh_interval: {value}}}"), "authentication.refresh_interval");
+    }
+    let error = refused("authentication: {refresh_interval: 5s}", "authentication.refresh_interval");
+    assert!(error.to_string().contains("at least 10s and at most 1d"), "{error}");
+    let error = parse_env("", &[("SESSIOND__AUTHENTICATION__REFRESH_INTERVAL", "1s")]).unwrap_err();
+    assert_eq!(error.key(), Some("authentication.refresh_interval"));
+    assert!(error.to_string().contains("SESSIOND__AUTHENTICATION__REFRESH_INTERVAL"), "{error}");
+}
+
+/// The YAML blocks of `docs/providers/ldap.md`.
+const LDAP_DOC: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/providers/ldap.md"));
+
+#[test]
+fn the_ldap_guides_example_is_a_valid_configuration() {
+    let blocks: Vec<&str> =
+        LDAP_DOC.split("```yaml\n").skip(1).map(|block| &block[..block.find("```").unwrap()]).collect();
+    assert_eq!(blocks.len(), 1, "the configuration section's example");
+    // The example's password file is one only the deployment has.
+    let password = secret_file(b"bind-pw\n");
+    let yaml = blocks[0].replace("/run/secrets/ldap-bind", &password.path().display().to_string());
+    assert_ne!(yaml, blocks[0], "the example reads the password from a file");
+    let error = parse(&ldap(", url: 'ldaps://dir.example.org', start_tls: true")).unwrap_err();
+    assert!(LDAP_DOC.contains(&format!("\n{error}\n")), "docs/providers/ldap.md does not show: {error}");
+    let config = parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(config.refresh_interval, secs(300));
+    let ldap = ldap_provider(&config, 0);
+    assert_eq!((ldap.id.as_str(), ldap.label.as_str()), ("ldap", "Company directory"));
+    assert_eq!(ldap.url, "ldaps://ldap.example.org:636");
+    assert_eq!(ldap.bind_password.expose(), "bind-pw");
+    assert_eq!(ldap.disabled_filter.as_deref(), Some("(pwdAccountLockedTime=*)"));
+    assert_eq!(ldap.groups, LdapGroups::MemberOf);
+    let defaults = LdapProvider::new("ldap", "", "", "", "");
+    assert_eq!(
+        (&ldap.user_filter, &ldap.username_attribute, &ldap.display_name_attributes, &ldap.email_attribute),
+        (
+            &defaults.user_filter,
+            &defaults.username_attribute,
+            &defaults.display_name_attributes,
+            &defaults.email_attribute
+        ),
+        "the example's commented values are the defaults"
+    );
+    assert_eq!(ldap.timeout, defaults.timeout);
 }

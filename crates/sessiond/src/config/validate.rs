@@ -10,7 +10,9 @@ use sessiond_core::cookie::{SameSite, secure_by_default, validate_cookie_domain,
 use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
 use sessiond_core::journey::{JourneyLocation, JourneySettings};
 use sessiond_core::jwt::JwtSettings;
-use sessiond_core::provider::{HeaderProvider, Provider, validate_id};
+use sessiond_core::provider::{
+    DEFAULT_GROUP_FILTER, HeaderProvider, LdapGroups, LdapProvider, Provider, ProviderError, validate_id,
+};
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::redirect::AllowedRedirect;
 use sessiond_core::timeout::Timeouts;
@@ -46,7 +48,17 @@ pub(super) const MAX_JOURNEY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default of `log.level`.
 pub(super) const DEFAULT_LOG_LEVEL: &str = "info";
 /// The kinds of `authentication.providers[].kind`.
-pub(super) const PROVIDER_KINDS: [&str; 1] = ["header"];
+pub(super) const PROVIDER_KINDS: [&str; 2] = ["header", "ldap"];
+/// Default of an LDAP provider's `groups.name_attribute` (core's [`LdapGroups::search`]).
+pub(super) const DEFAULT_GROUP_NAME_ATTRIBUTE: &str = "cn";
+/// Longest `authentication.providers[].timeout` of an LDAP provider: each operation of a login
+/// waits this long, and the person waits with it.
+pub(super) const MAX_LDAP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Shortest `authentication.refresh_interval`: every round searches each user with sessions.
+pub(super) const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest `authentication.refresh_interval`: past a day, a user removed from the directory
+/// keeps their sessions too long.
+pub(super) const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(86_400);
 /// Default of a header provider's `user_header` (Authelia's name, like the other three).
 pub(super) const DEFAULT_USER_HEADER: &str = "Remote-User";
 /// Default of a header provider's `groups_header`.
@@ -101,7 +113,9 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
         Some(path) => non_empty_path("users.file", path)?,
         None => data_dir.join(DEFAULT_USERS_FILE),
     };
-    let providers = providers(raw.authentication.unwrap_or_default(), &server)?;
+    let authentication = raw.authentication.unwrap_or_default();
+    let refresh_interval = refresh_interval(authentication.refresh_interval.as_ref())?;
+    let providers = providers(authentication, &server)?;
     let regulation = regulation(&raw.regulation.unwrap_or_default())?;
     let log = log(raw.log.unwrap_or_default())?;
     let audit_stdout = raw.audit.as_ref().and_then(|a| a.stdout).unwrap_or(false);
@@ -121,6 +135,7 @@ pub(super) fn validate(raw: file::ConfigFile) -> Result<Config> {
         audit_stdout,
         access_control,
         providers,
+        refresh_interval,
         source: None,
     })
 }
@@ -776,7 +791,12 @@ fn providers(raw: file::Authentication, server: &ServerConfig) -> Result<Vec<Pro
             Some(label) => provider_label(&key("label"), label)?,
             None => id.clone(),
         };
-        let provider = match raw.kind.as_deref().map(str::trim) {
+        let kind = raw.kind.as_deref().map(str::trim);
+        if let Some(kind @ ("header" | "ldap")) = kind {
+            foreign_keys(&at, kind, &raw)?;
+        }
+        let provider = match kind {
+            Some("ldap") => Provider::Ldap(ldap_provider(&at, id, label, raw)?),
             Some("header") => {
                 if server.trusted_proxies.is_empty() {
                     // Anyone could otherwise name themselves in the header; there would be no
@@ -817,6 +837,182 @@ fn provider_label(key: &str, label: &str) -> Result<String> {
         return Err(ConfigError::invalid(key, format!("label {label:?} holds control characters")));
     }
     Ok(label.to_owned())
+}
+
+/// `authentication.refresh_interval`: between [`MIN_REFRESH_INTERVAL`] and
+/// [`MAX_REFRESH_INTERVAL`].
+fn refresh_interval(spec: Option<&DurationSpec>) -> Result<Duration> {
+    const KEY: &str = "authentication.refresh_interval";
+    let Some(spec) = spec else {
+        return Ok(sessiond_server::state::DEFAULT_REFRESH_INTERVAL);
+    };
+    let interval = duration(KEY, spec)?;
+    if interval < MIN_REFRESH_INTERVAL || interval > MAX_REFRESH_INTERVAL {
+        return Err(ConfigError::invalid(
+            KEY,
+            format!(
+                "{:?} must be at least 10s and at most 1d: each round asks the directories about every user with sessions",
+                spec.0
+            ),
+        ));
+    }
+    Ok(interval)
+}
+
+/// Refuses the keys of the other kind, which the provider would silently ignore.
+fn foreign_keys(at: &str, kind: &str, raw: &file::LoginProvider) -> Result<()> {
+    let header = [
+        ("user_header", raw.user_header.is_some()),
+        ("groups_header", raw.groups_header.is_some()),
+        ("email_header", raw.email_header.is_some()),
+        ("name_header", raw.name_header.is_some()),
+    ];
+    let ldap = [
+        ("url", raw.url.is_some()),
+        ("start_tls", raw.start_tls.is_some()),
+        ("bind_dn", raw.bind_dn.is_some()),
+        ("bind_password", raw.bind_password.is_some()),
+        ("bind_password_file", raw.bind_password_file.is_some()),
+        ("base_dn", raw.base_dn.is_some()),
+        ("user_filter", raw.user_filter.is_some()),
+        ("username_attribute", raw.username_attribute.is_some()),
+        ("disabled_filter", raw.disabled_filter.is_some()),
+        ("groups", raw.groups.is_some()),
+        ("attributes", raw.attributes.is_some()),
+        ("timeout", raw.timeout.is_some()),
+        ("ca_file", raw.ca_file.is_some()),
+    ];
+    let (foreign, owner) = if kind == "ldap" { (&header[..], "header") } else { (&ldap[..], "ldap") };
+    match foreign.iter().find(|(_, set)| *set) {
+        Some((field, _)) => Err(ConfigError::invalid(
+            format!("{at}.{field}"),
+            format!("is a key of kind: {owner} providers; this provider is kind: {kind}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A `kind: ldap` provider: the required keys present, the rest at core's defaults, and
+/// everything core's [`LdapProvider::validate`] refuses named by its key.
+fn ldap_provider(at: &str, id: String, label: String, raw: file::LoginProvider) -> Result<LdapProvider> {
+    let key = |field: &str| format!("{at}.{field}");
+    let required = |field: &str, value: Option<String>, what: &str| -> Result<String> {
+        match value.map(|v| v.trim().to_owned()) {
+            Some(value) if !value.is_empty() => Ok(value),
+            Some(_) => Err(ConfigError::invalid(key(field), format!("is empty; set {what}"))),
+            None => Err(ConfigError::invalid(key(field), format!("missing; an ldap provider needs {what}"))),
+        }
+    };
+    let url = required("url", raw.url, "the directory's ldap:// or ldaps:// URL")?;
+    let bind_dn = required("bind_dn", raw.bind_dn, "the DN of the service account that searches users")?;
+    let base_dn = required("base_dn", raw.base_dn, "the DN under which users are searched")?;
+    let bind_password = password(&key("bind_password"), raw.bind_password, raw.bind_password_file)?
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                key("bind_password"),
+                "missing; an ldap provider needs the service account's password: set bind_password or bind_password_file",
+            )
+        })?;
+    let mut ldap = LdapProvider::new(id, url, bind_dn, bind_password, base_dn);
+    ldap.label = label;
+    if let Some(start_tls) = raw.start_tls {
+        ldap.start_tls = start_tls;
+    }
+    let text = |field: &str, value: Option<String>| -> Result<Option<String>> {
+        match value.map(|v| v.trim().to_owned()) {
+            Some(value) if value.is_empty() => {
+                Err(ConfigError::invalid(key(field), "is empty; leave the key out for the default"))
+            }
+            other => Ok(other),
+        }
+    };
+    if let Some(filter) = text("user_filter", raw.user_filter)? {
+        ldap.user_filter = filter;
+    }
+    if let Some(attribute) = text("username_attribute", raw.username_attribute)? {
+        ldap.username_attribute = attribute;
+    }
+    ldap.disabled_filter = text("disabled_filter", raw.disabled_filter)?;
+    let groups = raw.groups.unwrap_or_default();
+    let group_base = text("groups.base_dn", groups.base_dn)?;
+    let group_filter = text("groups.filter", groups.filter)?;
+    let group_name = text("groups.name_attribute", groups.name_attribute)?;
+    ldap.groups = match (groups.member_of, group_base) {
+        (Some(true), Some(_)) => {
+            return Err(ConfigError::invalid(
+                key("groups.base_dn"),
+                "is set with groups.member_of: true; the groups come from memberOf or from a search, keep one",
+            ));
+        }
+        (Some(false), None) => {
+            return Err(ConfigError::invalid(
+                key("groups.member_of"),
+                "is false without groups.base_dn; the groups come from memberOf or from a search under groups.base_dn",
+            ));
+        }
+        (_, Some(base_dn)) => LdapGroups::Search {
+            base_dn,
+            filter: group_filter.unwrap_or_else(|| DEFAULT_GROUP_FILTER.to_owned()),
+            name_attribute: group_name.unwrap_or_else(|| DEFAULT_GROUP_NAME_ATTRIBUTE.to_owned()),
+        },
+        (_, None) => {
+            for (field, set) in
+                [("groups.filter", group_filter.is_some()), ("groups.name_attribute", group_name.is_some())]
+            {
+                if set {
+                    return Err(ConfigError::invalid(
+                        key(field),
+                        "needs groups.base_dn; without it the groups come from memberOf",
+                    ));
+                }
+            }
+            LdapGroups::MemberOf
+        }
+    };
+    let attributes = raw.attributes.unwrap_or_default();
+    if let Some(names) = attributes.display_name {
+        let names: Vec<String> = names.iter().map(|n| n.trim().to_owned()).collect();
+        if names.is_empty() || names.iter().any(String::is_empty) {
+            return Err(ConfigError::invalid(
+                key("attributes.display_name"),
+                "must list one or more attribute names, none empty",
+            ));
+        }
+        ldap.display_name_attributes = names;
+    }
+    if let Some(email) = text("attributes.email", attributes.email)? {
+        ldap.email_attribute = email;
+    }
+    if let Some(spec) = &raw.timeout {
+        let timeout = duration(&key("timeout"), spec)?;
+        if timeout.is_zero() || timeout > MAX_LDAP_TIMEOUT {
+            return Err(ConfigError::invalid(
+                key("timeout"),
+                format!("{:?} must be more than 0 and at most 1m: a login waits this long for each step", spec.0),
+            ));
+        }
+        ldap.timeout = timeout;
+    }
+    ldap.ca_file = raw.ca_file.map(|p| non_empty_path(&key("ca_file"), p)).transpose()?;
+    ldap.validate().map_err(|e| match e {
+        ProviderError::BadLdap { setting, reason } => {
+            let field = match setting {
+                "group_filter" => "groups.filter",
+                "group_name_attribute" => "groups.name_attribute",
+                other => other,
+            };
+            ConfigError::invalid(key(field), reason)
+        }
+        other => ConfigError::invalid(key("id"), other.to_string()),
+    })?;
+    let host = Url::parse(&ldap.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    if host.is_empty() {
+        return Err(ConfigError::invalid(
+            key("url"),
+            format!("{} names no host: write ldap://host[:port] or ldaps://host[:port]", redact_url(&ldap.url)),
+        ));
+    }
+    Ok(ldap)
 }
 
 /// A `kind: header` provider: its header names, lowercase; no header read for two things.

@@ -69,6 +69,12 @@ const BAD: &[(&str, &str, &[&str])] = &[
     ("realms:\n  main:\n    cookie:\n      same_site: none\n", "realms.main.cookie.same_site", &["secure"]),
     ("server:\n  listen: \"not-an-address\"\n", "server.listen", &["not-an-address"]),
     ("storage:\n  kind: floppy\n", "storage.kind", &["floppy"]),
+    (
+        "authentication:\n  providers:\n    - {id: corp, kind: ldap, url: 'ldaps://dir', start_tls: true, bind_dn: 'cn=s', bind_password: x, base_dn: 'o=x'}\n",
+        "authentication.providers[0].start_tls",
+        &["ldaps://"],
+    ),
+    ("authentication:\n  refresh_interval: 1s\n", "authentication.refresh_interval", &["at least 10s"]),
 ];
 
 async fn serve_refuses(dir: &Path, key: &str) {
@@ -159,4 +165,35 @@ async fn usage_errors_exit_2() {
     }
     let help = sessiond(dir.path(), &["--help"]).await;
     assert!(help.ok().contains("serve"), "{}", help.stdout);
+}
+
+/// The LDAP guide's configuration example, with its password file in the test's directory.
+#[tokio::test]
+async fn config_check_accepts_the_ldap_guides_example_and_never_shows_the_bind_password() {
+    const BIND_PASSWORD: &str = "ldap-bind-pw-never-shown";
+    let guide = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/providers/ldap.md"));
+    let block = guide.split("```yaml\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    assert!(block.contains("/run/secrets/ldap-bind"), "{block}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ldap-bind"), format!("{BIND_PASSWORD}\n")).unwrap();
+    std::fs::write(dir.path().join("sessiond.yml"), block.replace("/run/secrets/ldap-bind", "ldap-bind")).unwrap();
+
+    let text = sessiond(dir.path(), &["config", "check"]).await;
+    let out = text.ok();
+    assert!(!out.contains(BIND_PASSWORD) && !text.stderr.contains(BIND_PASSWORD), "password leaked: {out}");
+    assert!(out.contains("bind_password: '[redacted]'"), "{out}");
+    assert!(!out.contains("bind_password_file"), "the effective value, wherever it came from: {out}");
+
+    let env = [("SESSIOND__AUTHENTICATION__REFRESH_INTERVAL", "1m")];
+    let json = sessiond_with(dir.path(), &["config", "check", "--json"], None, &env).await;
+    assert!(!json.stdout.contains(BIND_PASSWORD), "password leaked: {}", json.stdout);
+    let value = json.json();
+    assert_eq!(value["authentication"]["refresh_interval"], "1m");
+    let provider = &value["authentication"]["providers"][0];
+    assert_eq!(provider["kind"], "ldap");
+    assert_eq!(provider["url"], "ldaps://ldap.example.org:636");
+    assert_eq!(provider["bind_password"], "[redacted]");
+    assert_eq!(provider["groups"]["member_of"], true);
+    assert_eq!(provider["timeout"], "5s");
+    assert!(!dir.path().join("sessiond-data").exists(), "config check creates nothing");
 }
