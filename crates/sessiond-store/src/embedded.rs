@@ -176,6 +176,32 @@ impl EmbeddedStore {
         &self.path
     }
 
+    /// Writes many sessions in one committed transaction, with the same tables, indexes and
+    /// counts as [`Store::create_session`] writes one at a time: the way to load a large set of
+    /// sessions (an import, a benchmark fill) without one disk commit per session.
+    ///
+    /// All or nothing: when any record's token hash or id is already in the store, or appears
+    /// twice in `records`, nothing is written. Keep batches to some thousands of records, since
+    /// the whole transaction is held in memory until it commits.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] on a taken token hash or id; [`StoreError::Unavailable`] when
+    /// the file cannot be written.
+    pub async fn import_sessions(&self, records: Vec<SessionRecord>) -> Result<usize, StoreError> {
+        self.write(move |t| {
+            for record in &records {
+                let taken = t.sessions.get(record.token_hash.as_bytes()).map_err(unavailable)?.is_some()
+                    || t.ids.get(record.id.as_str()).map_err(unavailable)?.is_some();
+                if taken {
+                    return Err(StoreError::Conflict);
+                }
+                t.insert(record)?;
+            }
+            Ok(records.len())
+        })
+        .await
+    }
+
     /// Runs `work` on the blocking pool, where redb may wait for the disk.
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
     where
@@ -781,6 +807,38 @@ mod tests {
 
     async fn counts(store: &EmbeddedStore) -> (Option<u64>, Option<u64>) {
         (store.session_count("main").await.unwrap(), store.session_count("other").await.unwrap())
+    }
+
+    /// A bulk import leaves what one create per session leaves: findable by token, id and user,
+    /// counted, swept when due; and a batch with one taken key writes nothing.
+    #[tokio::test]
+    async fn imported_sessions_are_indexed_counted_and_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("sessiond.redb")).unwrap();
+        let batch: Vec<SessionRecord> = [("main", "alice"), ("main", "alice"), ("main", "bob"), ("other", "carol")]
+            .map(|(r, u)| record(r, u))
+            .into();
+        assert_eq!(store.import_sessions(batch.clone()).await.unwrap(), 4);
+        assert_eq!(counts(&store).await, (Some(3), Some(1)));
+        for imported in &batch {
+            let by_token = store.session_by_token(&imported.token_hash).await.unwrap();
+            assert_eq!(by_token.as_ref().map(|r| &r.id), Some(&imported.id));
+            assert!(store.session_by_id(&imported.id).await.unwrap().is_some());
+        }
+        let filter = SessionFilter { realm: Some("main".to_owned()), user: Some("alice".to_owned()) };
+        assert_eq!(store.list_sessions(&filter).await.unwrap().len(), 2);
+
+        let fresh = record("main", "dave");
+        let clash = vec![fresh.clone(), batch[2].clone()];
+        assert!(matches!(store.import_sessions(clash).await, Err(StoreError::Conflict)));
+        assert!(store.session_by_token(&fresh.token_hash).await.unwrap().is_none(), "the batch was rolled back");
+        let twice = vec![fresh.clone(), fresh.clone()];
+        assert!(matches!(store.import_sessions(twice).await, Err(StoreError::Conflict)));
+        assert_eq!(counts(&store).await, (Some(3), Some(1)));
+
+        let after_deadline = batch[0].expires_at + Duration::from_secs(1);
+        assert_eq!(store.sweep_expired(after_deadline, 100).await.unwrap(), 4);
+        assert_eq!(counts(&store).await, (Some(0), Some(0)));
     }
 
     /// Files written before sessions were counted have no counts table: the first open counts
