@@ -237,12 +237,22 @@ EOF
   load 0 "$work/$name.max.txt" "$url"
   local max max_p50 max_p99
   read -r max max_p50 max_p99 < <(wrk_figures "$work/$name.max.txt")
-  # Half the rate: each connection pauses connections * 1000 / (max / 2) ms between requests
-  # (less the time a request takes at that load, which this ignores, so the rate reached is a
-  # little below the target and is reported as measured).
-  local target delay
+  # Half the rate: each connection pauses connections * 1000 / (max / 2) ms between requests.
+  # A request's own time adds to the pause, so a first unmeasured run finds how much, and the
+  # pause is shortened by that much; the rate reached is still reported as measured.
+  local target delay got
   target=$(python3 -c "print(round(float('$max') / 2))")
   delay=$(python3 -c "print(f'{$connections * 1000 / max(1, $target):.3f}')")
+  local calibrate=$warmup
+  if [[ $calibrate == 0 || $calibrate == 0s ]]; then
+    calibrate=2s
+  fi
+  DELAY_MS=$delay "${client_pin[@]}" wrk -t1 -c"$connections" -d"$calibrate" \
+    -s "$bench_dir/wrk/authenticate.lua" "$url" >"$work/$name.calibrate.txt"
+  got=$(awk '/^Requests\/sec:/ { print $2 }' "$work/$name.calibrate.txt")
+  delay=$(python3 -c "
+c, target, got, delay = $connections, $target, float('${got:-0}') or $target, $delay
+print(f'{max(0.0, delay - (c * 1000 / got - c * 1000 / target)):.3f}')")
   echo "  at half rate ($target req/s, $delay ms between a connection's requests)..." >&2
   load "$delay" "$work/$name.half.txt" "$url"
   local half half_p50 half_p99

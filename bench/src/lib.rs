@@ -5,6 +5,10 @@
 //! this crate. `run-http.sh` load-tests the real `sessiond` binary with wrk and compares it with
 //! `bench-hello`, a bare hyper server that answers `200 ok`: the most a Rust HTTP/1.1 server can
 //! do on the same core.
+//!
+//! `bench-memory` measures what an idle session costs in each store, and `bench-fill` makes the
+//! fixtures of `run-scale.sh` (an embedded store holding a million sessions) and `run-soak.sh`
+//! (a users file with cheap password hashes).
 
 use sessiond_core::session::{SessionRecord, amr};
 use sessiond_core::time::Timestamp;

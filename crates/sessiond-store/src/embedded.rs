@@ -570,34 +570,44 @@ impl Store for EmbeddedStore {
     }
 
     async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
-        self.write(move |t| {
-            // The expiry index is ordered by deadline, so the range holds only sessions that are
-            // due, and `take` bounds the work.
-            let due = t
-                .expiry
-                .range(..=(now.unix(), [u8::MAX; 32]))
-                .map_err(unavailable)?
-                .take(limit)
-                .map(|entry| entry.map(|(key, _)| key.value()).map_err(unavailable))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut count = 0;
-            for key @ (_, hash) in due {
-                match t.remove(&hash) {
-                    Ok(removed) => count += usize::from(removed.is_some()),
-                    // One unreadable record must not stall every later sweep: it goes too.
-                    Err(StoreError::Corrupt { reason, .. }) => {
-                        tracing::warn!(token_hash = ?TokenHash(hash), %reason, "corrupt session swept");
-                        t.purge_unreadable(&hash)?;
-                        count += 1;
+        let (count, swept) = self
+            .write(move |t| {
+                // The expiry index is ordered by deadline, so the range holds only sessions that are
+                // due, and `take` bounds the work.
+                let due = t
+                    .expiry
+                    .range(..=(now.unix(), [u8::MAX; 32]))
+                    .map_err(unavailable)?
+                    .take(limit)
+                    .map(|entry| entry.map(|(key, _)| key.value()).map_err(unavailable))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut count = 0;
+                let mut swept = Vec::with_capacity(due.len());
+                for key @ (_, hash) in due {
+                    swept.push(hash);
+                    match t.remove(&hash) {
+                        Ok(removed) => count += usize::from(removed.is_some()),
+                        // One unreadable record must not stall every later sweep: it goes too.
+                        Err(StoreError::Corrupt { reason, .. }) => {
+                            tracing::warn!(token_hash = ?TokenHash(hash), %reason, "corrupt session swept");
+                            t.purge_unreadable(&hash)?;
+                            count += 1;
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Err(e) => return Err(e),
+                    // The record's deadline went with it, unless the record could not be read.
+                    t.expiry.remove(key).map_err(unavailable)?;
                 }
-                // The record's deadline went with it, unless the record could not be read.
-                t.expiry.remove(key).map_err(unavailable)?;
-            }
-            Ok(count)
-        })
-        .await
+                Ok((count, swept))
+            })
+            .await?;
+        // Swept sessions are never asked about again, as a rule (their users left): without
+        // this their cached copies would stay until the cache is full, holding memory that
+        // grows with the login rate.
+        for hash in &swept {
+            self.cache.invalidate(&TokenHash(*hash));
+        }
+        Ok(count)
     }
 
     async fn realm_state(&self, realm: &str) -> Result<Option<RealmState>, StoreError> {
@@ -839,6 +849,25 @@ mod tests {
         let after_deadline = batch[0].expires_at + Duration::from_secs(1);
         assert_eq!(store.sweep_expired(after_deadline, 100).await.unwrap(), 4);
         assert_eq!(counts(&store).await, (Some(0), Some(0)));
+    }
+
+    /// Found by a soak test: sessions abandoned by their users stayed in the session cache after
+    /// the sweep removed them, so memory grew with every login until the cache was full.
+    #[tokio::test]
+    async fn sweeping_frees_the_cached_copies_of_swept_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("sessiond.redb")).unwrap();
+        let (kept, gone) = (record("main", "alice"), record("main", "bob"));
+        let mut gone = gone;
+        gone.expires_at = kept.expires_at - Duration::from_secs(60);
+        for session in [&kept, &gone] {
+            store.create_session(session).await.unwrap();
+            assert!(store.session_by_token_shared(&session.token_hash).await.unwrap().is_some());
+        }
+        assert_eq!(store.cache.len(), 2);
+        assert_eq!(store.sweep_expired(gone.expires_at, 100).await.unwrap(), 1);
+        assert_eq!(store.cache.len(), 1, "only the live session stays cached");
+        assert!(store.session_by_token_shared(&gone.token_hash).await.unwrap().is_none());
     }
 
     /// Files written before sessions were counted have no counts table: the first open counts
