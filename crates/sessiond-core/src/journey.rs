@@ -112,6 +112,9 @@ pub enum Step {
     Password,
     /// A TOTP code.
     Totp,
+    /// The answer of a login provider the browser was sent to (OpenID Connect): it comes back
+    /// to the provider's callback, never as a posted callback.
+    Provider,
 }
 
 impl Step {
@@ -123,6 +126,7 @@ impl Step {
             }
             Self::Password => vec![CallbackKind::Username, CallbackKind::Password],
             Self::Totp => vec![CallbackKind::Totp],
+            Self::Provider => Vec::new(),
         }
     }
 }
@@ -188,6 +192,13 @@ pub struct JourneyState {
     /// Who the user is, for users a login provider vouched for (they are in no users file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<Profile>,
+    /// The login provider whose answer the journey waits for ([`Step::Provider`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Where the visitor goes after signing in (the portal's `rd`, as given, checked again when
+    /// used), kept across a trip to a login provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<String>,
     /// Steps passed; part of every sealed state, so each sealed `auth_id` differs.
     pub seq: u32,
     /// When the journey ends, whatever happens.
@@ -207,6 +218,8 @@ impl JourneyState {
             amr: Vec::new(),
             upgrades: None,
             profile: None,
+            provider: None,
+            return_to: None,
             seq: 0,
             expires_at: now + timeout,
         }

@@ -13,6 +13,10 @@
 //! users file has refused it (a users-file user always wins for the same typed name). This
 //! crate only describes it and builds its search filters ([`escape_filter_value`]); the server
 //! talks to the directory.
+//!
+//! The third is `oidc`: an OpenID Connect provider signs the person in (authorization code flow
+//! with PKCE) and sessiond takes the user, groups, email and name from the ID token's and the
+//! userinfo endpoint's claims ([`OidcProvider`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -38,6 +42,8 @@ pub enum Provider {
     Header(HeaderProvider),
     /// Passwords checked by an LDAP directory.
     Ldap(LdapProvider),
+    /// An OpenID Connect provider.
+    Oidc(OidcProvider),
 }
 
 impl Provider {
@@ -46,6 +52,7 @@ impl Provider {
         match self {
             Self::Header(h) => &h.id,
             Self::Ldap(l) => &l.id,
+            Self::Oidc(o) => &o.id,
         }
     }
 
@@ -54,13 +61,14 @@ impl Provider {
         match self {
             Self::Header(h) => &h.label,
             Self::Ldap(l) => &l.label,
+            Self::Oidc(o) => &o.label,
         }
     }
 
     /// Whether the provider has its own sign-in (a portal button at `/login/{id}` and a
     /// `?journey={id}` in the API). An LDAP provider has none: it checks the password step.
     pub fn has_own_journey(&self) -> bool {
-        matches!(self, Self::Header(_))
+        matches!(self, Self::Header(_) | Self::Oidc(_))
     }
 
     /// The authentication method recorded in the session's `amr`.
@@ -69,6 +77,8 @@ impl Provider {
             Self::Header(_) => "header",
             // The person typed a password; the directory only checked it.
             Self::Ldap(_) => "pwd",
+            // Whatever the provider asked of the person, sessiond saw only its word for it.
+            Self::Oidc(_) => "oidc",
         }
     }
 }
@@ -264,6 +274,161 @@ impl LdapGroups {
     }
 }
 
+/// The default [`OidcProvider::scopes`].
+pub const DEFAULT_OIDC_SCOPES: [&str; 3] = ["openid", "profile", "email"];
+/// The default [`OidcProvider::timeout`].
+pub const DEFAULT_OIDC_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `kind: oidc`: an OpenID Connect provider, as a confidential client.
+///
+/// The portal's button starts the authorization code flow with PKCE (S256); the provider sends
+/// the browser back to `<portal_url>/login/<id>/callback`, where the code is exchanged and the ID
+/// token checked (signature by the provider's published keys, issuer, audience, expiry, nonce).
+/// Its users are named `<id>:<value of claims.username>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcProvider {
+    /// The provider's id.
+    pub id: String,
+    /// What the portal's button says.
+    pub label: String,
+    /// The issuer identifier; discovery reads `<issuer>/.well-known/openid-configuration`, and
+    /// the ID token's `iss` must be exactly this. `https://`, or `http://` on a loopback host.
+    pub issuer: String,
+    /// The client id registered at the provider.
+    pub client_id: String,
+    /// The client secret (client_secret_basic).
+    pub client_secret: BindPassword,
+    /// The scopes asked for; always with `openid`. Default: [`DEFAULT_OIDC_SCOPES`].
+    pub scopes: Vec<String>,
+    /// Where the user and profile come from.
+    pub claims: OidcClaims,
+    /// Whether signing out of sessiond also signs out at the provider (RP-initiated logout),
+    /// when the provider publishes an `end_session_endpoint`. Default: false.
+    pub logout: bool,
+    /// The limit on each request to the provider (discovery, keys, token, userinfo).
+    /// Default: [`DEFAULT_OIDC_TIMEOUT`].
+    pub timeout: Duration,
+    /// PEM file of the CA certificates that sign the provider's certificate. Default: none,
+    /// the public roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The claims an OpenID Connect user is read from (ID token first, then userinfo).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcClaims {
+    /// The claim that names the user. Default: `sub`, the one identifier a provider promises
+    /// never to reassign; `preferred_username` or `email` read better but may change hands.
+    pub username: String,
+    /// The claim with the groups (an array of strings, or one string). Default: `groups`.
+    pub groups: String,
+    /// The claim with the email address; taken only when `email_verified` is not `false`.
+    /// Default: `email`.
+    pub email: String,
+    /// The claim with the display name. Default: `name`.
+    pub name: String,
+}
+
+impl Default for OidcClaims {
+    fn default() -> Self {
+        Self {
+            username: "sub".to_owned(),
+            groups: "groups".to_owned(),
+            email: "email".to_owned(),
+            name: "name".to_owned(),
+        }
+    }
+}
+
+impl OidcProvider {
+    /// A provider with every optional setting at its default.
+    pub fn new(
+        id: impl Into<String>,
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        let id = id.into();
+        Self {
+            label: id.clone(),
+            id,
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            client_secret: BindPassword(client_secret.into()),
+            scopes: DEFAULT_OIDC_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            claims: OidcClaims::default(),
+            logout: false,
+            timeout: DEFAULT_OIDC_TIMEOUT,
+            ca_file: None,
+        }
+    }
+
+    /// Checks the settings that can be checked without the provider.
+    ///
+    /// # Errors
+    /// [`ProviderError::BadId`], or [`ProviderError::BadOidc`] naming the setting: an issuer
+    /// that is not an `https://` URL (or `http://` on a loopback host) or carries a query or
+    /// fragment, an empty client id or secret, scopes without `openid` or with blanks, an empty
+    /// claim name, a zero timeout.
+    pub fn validate(&self) -> Result<(), ProviderError> {
+        validate_id(&self.id)?;
+        let bad = |setting: &'static str, reason: &'static str| Err(ProviderError::BadOidc { setting, reason });
+        if let Some(reason) = issuer_problem(&self.issuer) {
+            return bad("issuer", reason);
+        }
+        if self.client_id.trim().is_empty() {
+            return bad("client_id", "must not be empty");
+        }
+        if self.client_secret.0.is_empty() {
+            return bad("client_secret", "must not be empty");
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            return bad("scopes", "must include openid");
+        }
+        if self.scopes.iter().any(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control())) {
+            return bad("scopes", "must be words without spaces");
+        }
+        let c = &self.claims;
+        for (setting, name) in [
+            ("claims.username", &c.username),
+            ("claims.groups", &c.groups),
+            ("claims.email", &c.email),
+            ("claims.name", &c.name),
+        ] {
+            if name.trim().is_empty() {
+                return bad(setting, "must not be empty");
+            }
+        }
+        if self.timeout.is_zero() {
+            return bad("timeout", "must be more than 0");
+        }
+        Ok(())
+    }
+}
+
+/// Why `issuer` cannot be an issuer: the ID token's `iss` is compared with it byte for byte, and
+/// a token read over plain HTTP from anywhere but this machine could be anyone's.
+fn issuer_problem(issuer: &str) -> Option<&'static str> {
+    let Ok(url) = url::Url::parse(issuer) else { return Some("must be an absolute https:// URL") };
+    if url.query().is_some() || url.fragment().is_some() {
+        return Some("must not have a query or a fragment");
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Some("must not carry credentials");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Some("must name a host"),
+    };
+    match url.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        "http" => Some("must be https:// (http:// only on a loopback host)"),
+        _ => Some("must be an absolute https:// URL"),
+    }
+}
+
 /// The service account's password; never written by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BindPassword(pub String);
@@ -319,6 +484,14 @@ pub enum ProviderError {
     /// An LDAP provider setting that cannot work.
     #[error("{setting} {reason}")]
     BadLdap {
+        /// The setting's key within the provider.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An OpenID Connect provider setting that cannot work.
+    #[error("{setting} {reason}")]
+    BadOidc {
         /// The setting's key within the provider.
         setting: &'static str,
         /// What is wrong with it.
@@ -452,6 +625,40 @@ mod tests {
                 "{setting}"
             );
         }
+    }
+
+    #[test]
+    fn oidc_settings_are_checked_and_the_secret_never_printed() {
+        let ok = OidcProvider::new("corp", "https://id.example.com/realms/corp", "sessiond", "s3cret");
+        assert_eq!(ok.validate(), Ok(()));
+        assert!(!format!("{ok:?}").contains("s3cret"));
+        for loopback in ["http://127.0.0.1:8080", "http://localhost:9000/op", "http://[::1]:1"] {
+            let p = OidcProvider { issuer: loopback.into(), ..ok.clone() };
+            assert_eq!(p.validate(), Ok(()), "{loopback}");
+        }
+        type Breaks = fn(&mut OidcProvider);
+        let broken: [(&str, Breaks); 10] = [
+            ("issuer", |p| p.issuer = "http://id.example.com".into()),
+            ("issuer", |p| p.issuer = "id.example.com".into()),
+            ("issuer", |p| p.issuer = "https://id.example.com/?tenant=a".into()),
+            ("issuer", |p| p.issuer = "https://user:pw@id.example.com".into()),
+            ("issuer", |p| p.issuer = "ftp://id.example.com".into()),
+            ("client_id", |p| p.client_id = " ".into()),
+            ("scopes", |p| p.scopes = vec!["profile".into()]),
+            ("scopes", |p| p.scopes = vec!["openid".into(), "a b".into()]),
+            ("claims.username", |p| p.claims.username = String::new()),
+            ("timeout", |p| p.timeout = Duration::ZERO),
+        ];
+        for (setting, breaks) in broken {
+            let mut p = ok.clone();
+            breaks(&mut p);
+            assert!(
+                matches!(p.validate(), Err(ProviderError::BadOidc { setting: s, .. }) if s == setting),
+                "{setting}: {:?}",
+                p.validate()
+            );
+        }
+        assert!(Provider::Oidc(ok).has_own_journey());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod jwt;
 pub mod ldap;
 pub mod login;
 pub mod metrics;
+pub mod oidc;
 pub mod providers;
 pub mod realms;
 pub mod regulation;

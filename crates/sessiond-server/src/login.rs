@@ -324,6 +324,7 @@ fn step_words(step: Step) -> &'static str {
     match step {
         Step::Password => "the username and password",
         Step::Totp => "a code from the authenticator app (callback totp)",
+        Step::Provider => "the login provider's answer, in the browser",
     }
 }
 
@@ -342,7 +343,8 @@ pub async fn external_login(
 ) -> Result<Outcome, ApiError> {
     let realm = &ctx.realm;
     let now = app.clock.now();
-    check_ban(app, ctx, &user.name, LoginProvider::Header)?;
+    let counted = LoginProvider::of_user(&app.settings.providers, &user.name);
+    check_ban(app, ctx, &user.name, counted)?;
     let methods = vec![provider.method().to_owned()];
     if totp::is_enrolled(&app.store, &user.name, now).await? {
         let mut state = journeys::new_state(realm, Purpose::Login, Step::Totp, now);
@@ -352,7 +354,6 @@ pub async fn external_login(
         let auth_id = journeys::start(app, realm, state).await?;
         return Ok(Outcome::Next { auth_id, step: Step::Totp });
     }
-    app.metrics.login(LoginProvider::Header, LoginResult::Success);
     let (credential, record) = open_session(app, ctx, headers, cookies, &user, methods, false).await?;
     Ok(Outcome::Done { credential, record: Box::new(record) })
 }
@@ -441,7 +442,7 @@ async fn open_session(
         attributes: BTreeMap::new(),
     };
     let (credential, record) = sessions::create(app, realm, new, app.clock.now(), cookies).await?;
-    app.metrics.login(LoginProvider::Password, LoginResult::Success);
+    app.metrics.login(LoginProvider::of_user(&app.settings.providers, &record.user), LoginResult::Success);
     app.audit(
         AuditKind::LoginSucceeded,
         &AuditEvent { session_id: Some(record.id.as_str()), ..attempt(ctx, &record.user) },

@@ -204,16 +204,35 @@ pub enum LoginProvider {
     Totp,
     /// An identity passed by a trusted upstream in headers.
     Header,
+    /// A password checked by an LDAP directory.
+    Ldap,
+    /// An OpenID Connect provider.
+    Oidc,
 }
 
 impl LoginProvider {
-    const ALL: [Self; 3] = [Self::Password, Self::Totp, Self::Header];
+    const ALL: [Self; 5] = [Self::Password, Self::Totp, Self::Header, Self::Ldap, Self::Oidc];
+
+    /// The first factor of `user`'s logins: the kind of the provider named in `<id>:<name>`, else
+    /// the users file's password.
+    pub fn of_user(providers: &[sessiond_core::provider::Provider], user: &str) -> Self {
+        use sessiond_core::provider::Provider;
+        let Some((id, _)) = user.split_once(':') else { return Self::Password };
+        match providers.iter().find(|p| p.id() == id) {
+            Some(Provider::Header(_)) => Self::Header,
+            Some(Provider::Ldap(_)) => Self::Ldap,
+            Some(Provider::Oidc(_)) => Self::Oidc,
+            _ => Self::Password,
+        }
+    }
 
     fn label(self) -> &'static str {
         match self {
             Self::Password => "password",
             Self::Totp => "totp",
             Self::Header => "header",
+            Self::Ldap => "ldap",
+            Self::Oidc => "oidc",
         }
     }
 }

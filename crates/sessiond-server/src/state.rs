@@ -115,6 +115,8 @@ pub struct AppInner {
     pub signing: crate::jwt::Signing,
     /// Seals and opens the cookies of client-side sessions.
     pub client_sessions: sessiond_core::client_session::ClientSessionCodec,
+    /// The OpenID Connect providers' clients, with what each discovered.
+    pub oidc: crate::oidc::OidcClients,
 }
 
 impl std::ops::Deref for App {
@@ -180,6 +182,7 @@ impl App {
             csrf: sessiond_core::keys::DerivedKey::derive(secret, "sessiond csrf v1"),
             hashing: Semaphore::new(permits),
             regulator: crate::regulation::Regulator::new(settings.regulation),
+            oidc: crate::oidc::OidcClients::new(&settings.providers),
             settings,
             audit,
             access: arc_swap::ArcSwap::from_pointee(sessiond_core::access::AccessControl::default()),

@@ -133,6 +133,9 @@ fn read_answer(step: Step, filled: Filled) -> Result<Answer, ApiError> {
             // Codes are often pasted with the app's spaces around them.
             Ok(Answer::Totp(text(filled.totp, "totp", MAX_CODE)?.trim().to_owned()))
         }
+        Step::Provider => {
+            Err(ApiError::BadRequest("this sign-in waits for the login provider; finish it in the browser".into()))
+        }
     }
 }
 
@@ -224,6 +227,11 @@ pub(crate) async fn authenticate(
             let user = match &provider {
                 Provider::Header(header) => {
                     crate::providers::header_identity(&app, &ctx, header, connect.map(|c| c.0.0), &headers)?
+                }
+                Provider::Oidc(_) => {
+                    return Err(ApiError::BadRequest(format!(
+                        "provider {id} signs in through the browser: send the visitor to the portal's /login/{id}"
+                    )));
                 }
                 _ => return Err(ApiError::NotFound("no such provider")),
             };

@@ -19,6 +19,12 @@ pub(crate) enum Purpose {
     Login,
     /// Forms of a signed-in visitor, bound to the session.
     Session,
+    /// The `state` of an OpenID Connect sign-in, bound to its journey's `auth_id`.
+    OidcState,
+    /// The nonce of an OpenID Connect sign-in.
+    OidcNonce,
+    /// The PKCE code verifier of an OpenID Connect sign-in.
+    OidcPkce,
 }
 
 impl Purpose {
@@ -26,6 +32,9 @@ impl Purpose {
         match self {
             Self::Login => b"login",
             Self::Session => b"session",
+            Self::OidcState => b"oidc state",
+            Self::OidcNonce => b"oidc nonce",
+            Self::OidcPkce => b"oidc pkce verifier",
         }
     }
 }

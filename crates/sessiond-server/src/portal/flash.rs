@@ -46,9 +46,11 @@ pub(crate) enum Flash {
     TotpRemoved,
     /// A sensitive action needed the password again, and it was wrong.
     WrongPassword,
+    /// A sign-in at a login provider came back refused or unproven.
+    ProviderRefused,
 }
 
-const ALL: [Flash; 15] = [
+const ALL: [Flash; 16] = [
     Flash::InvalidCredentials,
     Flash::TooManyAttempts,
     Flash::SessionExpired,
@@ -64,6 +66,7 @@ const ALL: [Flash; 15] = [
     Flash::TotpEnrolled,
     Flash::TotpRemoved,
     Flash::WrongPassword,
+    Flash::ProviderRefused,
 ];
 
 impl Flash {
@@ -85,6 +88,7 @@ impl Flash {
             Self::TotpEnrolled => "totp_enrolled",
             Self::TotpRemoved => "totp_removed",
             Self::WrongPassword => "wrong_password",
+            Self::ProviderRefused => "provider_refused",
         }
     }
 
@@ -113,6 +117,7 @@ impl Flash {
             Self::TotpEnrolled => "Your authenticator app is set up. Sign-ins will ask for a code from now on.",
             Self::TotpRemoved => "Your authenticator app was removed. Sign-ins ask for the password only.",
             Self::WrongPassword => "Incorrect password.",
+            Self::ProviderRefused => "The sign-in with your identity provider did not complete. Please try again.",
         }
     }
 
@@ -129,6 +134,7 @@ impl Flash {
                 | Self::InvalidCode
                 | Self::TotpNeeded
                 | Self::WrongPassword
+                | Self::ProviderRefused
         )
     }
 }

@@ -8,6 +8,7 @@
 
 use super::csrf::{self, Purpose as CsrfPurpose};
 use super::{Flash, PageError, flash, render, see_other, valid_redirect, with_query};
+use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::{Caller, RequestContext, ResponseCookies};
 use crate::journeys::{self, Journey};
@@ -20,10 +21,12 @@ use axum::extract::{ConnectInfo, Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
+use sessiond_core::cookie::SameSite;
 use sessiond_core::journey::{Purpose, Step};
 use sessiond_core::provider::Provider;
 use sessiond_core::session::SessionRecord;
 use std::net::SocketAddr;
+use tracing::warn;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -35,6 +38,13 @@ struct LoginPage<'a> {
     remember_for: Option<String>,
     /// Buttons for the other login providers: their path and label.
     providers: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "login_continue.html")]
+struct ContinuePage {
+    /// The same callback, asked again from the portal's own page.
+    href: String,
 }
 
 #[derive(Template)]
@@ -175,7 +185,8 @@ async fn after_step(
             journeys::set_authn_cookie(cookies, realm, &auth_id);
             Ok(see_other(&with_query("/login/totp", "rd", rd.map(|r| r.given.as_str()))))
         }
-        Outcome::Next { auth_id, step: Step::Password } => {
+        // No step leads back to a provider; should one, the sign-in starts over.
+        Outcome::Next { auth_id, step: Step::Password | Step::Provider } => {
             journeys::set_authn_cookie(cookies, realm, &auth_id);
             Ok(see_other(&with_query("/login", "rd", rd.map(|r| r.given.as_str()))))
         }
@@ -342,7 +353,9 @@ pub(super) async fn totp_submit(
 /// For a `header` provider, the trusted proxy in front of this path has authenticated the visitor
 /// and names them in its headers: `303` to `rd` (or `/`) with a fresh session, or to
 /// `/login/totp` when the user has a second factor. The headers from any other peer are refused
-/// (`403`). Callers: anyone, through the provider.
+/// (`403`). For an `oidc` provider: a journey starts (its `auth_id` in the `<name>_authn`
+/// cookie) and the visitor is sent (`303`) to the provider's authorization endpoint; `503` when
+/// the provider cannot be discovered. Callers: anyone, through the provider.
 pub(super) async fn provider_login(
     State(app): State<App>,
     ctx: RequestContext,
@@ -359,14 +372,175 @@ pub(super) async fn provider_login(
         Provider::Header(header) => {
             crate::providers::header_identity(&app, &ctx, header, connect.map(|c| c.0.0), &headers)?
         }
+        Provider::Oidc(_) => {
+            return start_oidc(&app, realm, &cookies, &id, rd.as_ref().map(|r| r.given.clone())).await;
+        }
         _ => return Err(PageError::NotFound),
     };
     let outcome = crate::login::external_login(&app, &ctx, &headers, &cookies, &provider, user).await;
+    external_outcome(&app, realm, &cookies, outcome, rd.as_ref()).await
+}
+
+/// Sends the visitor to sign in at the OpenID provider `id`, in a new journey.
+async fn start_oidc(
+    app: &App,
+    realm: &Realm,
+    cookies: &ResponseCookies,
+    id: &str,
+    return_to: Option<String>,
+) -> Result<Response, PageError> {
+    let client = app.oidc.get(id).ok_or(PageError::NotFound)?;
+    let mut state = journeys::new_state(realm, Purpose::Login, Step::Provider, app.clock.now());
+    state.provider = Some(id.to_owned());
+    state.return_to = return_to;
+    let auth_id = journeys::start(app, realm, state).await?;
+    let url = client.authorization_url(app, realm, &auth_id).await.map_err(|e| {
+        warn!(provider = %id, error = %e, "sign-in at the OpenID provider cannot start");
+        ApiError::ProviderUnavailable(std::sync::Arc::new(e))
+    })?;
+    journeys::set_authn_cookie(cookies, realm, &auth_id);
+    Ok(see_other(url.as_str()))
+}
+
+/// What the provider sends back to `GET /login/{provider}/callback`.
+#[derive(Deserialize)]
+pub(super) struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    /// Set by [`same_site_reload`]: this is the callback asked again from the portal's page.
+    same_site: Option<String>,
+}
+
+/// Longest `code` or `state` read from a callback.
+const MAX_CALLBACK_PARAM: usize = 2048;
+
+/// `GET /login/{provider}/callback?code=…&state=…`: the OpenID provider sends the visitor back.
+/// The journey named by the `<name>_authn` cookie must wait for this provider, and `state`
+/// must be the one made for it (constant-time); then the code is exchanged and the ID token
+/// checked ([`crate::oidc`]). Success: `303` to the `rd` given at the start (or `/`) with a
+/// fresh session, or to `/login/totp` when the user has a second factor. Any refusal (no
+/// journey, a `state` of another sign-in, an `error` from the provider, a code or ID token the
+/// checks refuse) ends the journey, is audited as `login_failed` with its reason, and goes to
+/// `/login` with a message; `503` when the provider cannot be reached. Callers: the visitor's
+/// browser, sent by the provider.
+pub(super) async fn provider_callback(
+    State(app): State<App>,
+    ctx: RequestContext,
+    cookies: ResponseCookies,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<axum::extract::Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let realm = &ctx.realm;
+    let client = app.oidc.get(&id).cloned().ok_or(PageError::NotFound)?;
+    let refuse = |reason: &'static str, detail: &str, flash: Flash| {
+        warn!(provider = %id, realm = %realm.name(), reason, detail, "sign-in with an OpenID provider refused");
+        app.audit(
+            AuditKind::LoginFailed,
+            &AuditEvent {
+                realm: Some(realm.name()),
+                reason: Some(reason),
+                ip: ctx.ip.as_deref(),
+                user_agent: ctx.user_agent.as_deref(),
+                ..AuditEvent::default()
+            },
+        );
+        journeys::delete_authn_cookie(&cookies, realm);
+        flash::set(&cookies, realm, flash);
+        see_other("/login")
+    };
+    let Ok(axum::extract::Query(query)) = query else {
+        return Ok(refuse("oidc_bad_callback", "unreadable query", Flash::ProviderRefused));
+    };
+    let presented = journeys::presented_auth_id(&headers, realm).map(str::to_owned);
+    if presented.is_none() && query.same_site.is_none() && journeys::authn_cookie(realm).same_site == SameSite::Strict {
+        return Ok(same_site_reload(&app, realm, &id, &query));
+    }
+    let Some(auth_id) = presented else {
+        return Ok(refuse("oidc_no_journey", "no sign-in cookie came back", Flash::JourneyExpired));
+    };
+    let journey = match journeys::load(&app, realm, &auth_id, app.clock.now()).await {
+        Ok(journey) => journey,
+        Err(e) => {
+            let flash = refusal_flash(&e).ok_or(e)?;
+            return Ok(refuse("oidc_no_journey", "the sign-in ended or was never started here", flash));
+        }
+    };
+    if journey.state.step != Step::Provider || journey.state.provider.as_deref() != Some(id.as_str()) {
+        journeys::end(&app, &journey).await?;
+        return Ok(refuse("oidc_no_journey", "the sign-in waits for something else", Flash::JourneyExpired));
+    }
+    let state_ok = query
+        .state
+        .as_deref()
+        .is_some_and(|s| s.len() <= MAX_CALLBACK_PARAM && crate::oidc::state_matches(&app, &auth_id, s));
+    if !state_ok {
+        journeys::end(&app, &journey).await?;
+        return Ok(refuse("oidc_state_mismatch", "the state is not this sign-in's", Flash::ProviderRefused));
+    }
+    if let Some(error) = &query.error {
+        journeys::end(&app, &journey).await?;
+        let error: String = error.chars().take(64).filter(|c| !c.is_control()).collect();
+        return Ok(refuse("oidc_provider_error", &error, Flash::ProviderRefused));
+    }
+    let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= MAX_CALLBACK_PARAM) else {
+        journeys::end(&app, &journey).await?;
+        return Ok(refuse("oidc_bad_callback", "no code", Flash::ProviderRefused));
+    };
+    // Only one request can finish the journey, so one code is exchanged once at most.
+    if let Err(e) = journeys::finish(&app, realm, &journey).await {
+        let flash = refusal_flash(&e).ok_or(e)?;
+        return Ok(refuse("oidc_no_journey", "the sign-in was answered twice", flash));
+    }
+    let rd = valid_redirect(&app, realm, journey.state.return_to.as_deref());
+    let user = match client.sign_in(&app, realm, &auth_id, &code).await {
+        Ok(user) => user,
+        Err(crate::oidc::OidcError::Refused { reason, detail }) => {
+            return Ok(refuse(reason, &detail, Flash::ProviderRefused));
+        }
+        Err(e @ crate::oidc::OidcError::Unavailable(_)) => {
+            warn!(provider = %id, error = %e, "OpenID provider unavailable at a sign-in");
+            journeys::delete_authn_cookie(&cookies, realm);
+            return Err(ApiError::ProviderUnavailable(std::sync::Arc::new(e)).into());
+        }
+    };
+    let provider = crate::providers::find(&app, &id).cloned().ok_or(PageError::NotFound)?;
+    let outcome = crate::login::external_login(&app, &ctx, &headers, &cookies, &provider, user).await;
+    external_outcome(&app, realm, &cookies, outcome, rd.as_ref()).await
+}
+
+/// A page that asks for the same callback again, from the portal's own site: a browser does not
+/// send a `SameSite=Strict` journey cookie with the navigation that came from the provider's
+/// site, and does with one that starts on this page. Only the parameters sessiond reads are
+/// carried over, with `same_site=1` so that this happens once.
+fn same_site_reload(app: &App, realm: &Realm, id: &str, query: &CallbackQuery) -> Response {
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in [("code", &query.code), ("state", &query.state), ("error", &query.error)] {
+        if let Some(value) = value {
+            params.append_pair(name, value);
+        }
+    }
+    params.append_pair("same_site", "1");
+    let href = format!("/login/{id}/callback?{}", params.finish());
+    let mut response = render(app, realm, &ContinuePage { href });
+    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Where a provider's sign-in goes from its outcome.
+async fn external_outcome(
+    app: &App,
+    realm: &Realm,
+    cookies: &ResponseCookies,
+    outcome: Result<Outcome, ApiError>,
+    rd: Option<&super::Redirect>,
+) -> Result<Response, PageError> {
     match outcome {
-        Ok(outcome) => after_step(&app, realm, &cookies, outcome, rd.as_ref()).await,
+        Ok(outcome) => after_step(app, realm, cookies, outcome, rd).await,
         Err(ApiError::TooManyAttempts) => {
-            flash::set(&cookies, realm, Flash::TooManyAttempts);
-            Ok(see_other(&with_query("/login", "rd", rd.as_ref().map(|r| r.given.as_str()))))
+            flash::set(cookies, realm, Flash::TooManyAttempts);
+            Ok(see_other(&with_query("/login", "rd", rd.map(|r| r.given.as_str()))))
         }
         Err(e) => Err(e.into()),
     }

@@ -57,7 +57,9 @@ pub(super) struct LogoutForm {
 }
 
 /// `POST /logout` (CSRF): ends the session, deletes its cookies, and goes on to the allowed `rd`,
-/// else to `/login` with "You have signed out". Callers: signed in.
+/// else to `/login` with "You have signed out". A user of an OpenID provider set to `logout:
+/// true` goes to the provider's `end_session_endpoint` instead (with `client_id` and
+/// `post_logout_redirect_uri` `<portal_url>/login`), to sign out there too. Callers: signed in.
 pub(super) async fn logout_submit(
     State(app): State<App>,
     SignedIn(caller): SignedIn,
@@ -77,6 +79,10 @@ pub(super) async fn logout_submit(
         AuditKind::Logout,
         &AuditEvent { ip: ctx.ip.as_deref(), user_agent: ctx.user_agent.as_deref(), ..AuditEvent::of_session(session) },
     );
+    if let Some(url) = provider_logout(&app, &caller.realm, &session.user).await {
+        flash::set(&cookies, &caller.realm, Flash::LoggedOut);
+        return Ok(see_other(url.as_str()));
+    }
     match valid_redirect(&app, &caller.realm, form.rd.as_deref()) {
         Some(rd) => Ok(see_other(rd.url.as_str())),
         None => {
@@ -84,4 +90,11 @@ pub(super) async fn logout_submit(
             Ok(see_other("/login"))
         }
     }
+}
+
+/// The OpenID provider's sign-out page for `user`, when the user came from a provider that signs
+/// out there too.
+async fn provider_logout(app: &App, realm: &Realm, user: &str) -> Option<url::Url> {
+    let (id, _) = user.split_once(':')?;
+    app.oidc.get(id)?.logout_url(realm).await
 }

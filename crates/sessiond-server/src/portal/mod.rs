@@ -13,7 +13,7 @@
 mod account;
 mod admin;
 mod assets;
-mod csrf;
+pub(crate) mod csrf;
 mod flash;
 mod headers;
 mod login;
@@ -45,6 +45,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/login", get(login::login_form).post(login::login_submit))
         .route("/login/totp", get(login::totp_form).post(login::totp_submit))
         .route("/login/{provider}", get(login::provider_login))
+        .route("/login/{provider}/callback", get(login::provider_callback))
         .route("/", get(account::account_page))
         .route("/sessions/{id}/revoke", post(account::revoke_session))
         .route("/sessions/revoke-others", post(account::revoke_other_sessions))

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sessiond_core::provider::{LdapGroups, LdapProvider, Provider};
 use sessiond_server::users::UsersFile;
 use sessiond_store::{SessionFilter, Store};
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -55,22 +55,6 @@ objectClass: groupOfNames
 cn: dev
 member: uid=alice,ou=people,dc=example,dc=org
 ";
-
-/// The program `what`, or a loud skip (`None`); under `CI=true` a missing one fails.
-fn require(what: &str, path: &str) -> Option<PathBuf> {
-    let path = Path::new(path);
-    if path.exists() {
-        return Some(path.to_owned());
-    }
-    let message = format!("{what} not installed (looked for {})", path.display());
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and {message}; .ci/run installs it");
-    eprintln!("SKIPPED: {message}");
-    None
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
-}
 
 /// A running slapd; killed when dropped.
 struct Slapd {

@@ -10,6 +10,7 @@ mod journeys;
 mod jwt;
 mod ldap;
 mod metrics;
+mod oidc;
 mod portal;
 mod providers;
 mod realms;

@@ -53,7 +53,7 @@ async fn forward_auth(s: &TestServer) -> u16 {
 
 /// A parsed exposition: every sample by name and labels, checked on the way in against the text
 /// format's rules.
-struct Exposition {
+pub(crate) struct Exposition {
     samples: HashMap<(String, BTreeMap<String, String>), f64>,
     types: HashMap<String, String>,
 }
@@ -142,7 +142,7 @@ impl Exposition {
     }
 
     /// The value of a series that must be there.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub(crate) fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.get(name, labels).unwrap_or_else(|| panic!("no series {name} {labels:?}"))
     }
 
@@ -209,7 +209,7 @@ fn parse_series(series: &str) -> (String, BTreeMap<String, String>) {
     (name.to_owned(), labels)
 }
 
-async fn scrape(s: &TestServer) -> Exposition {
+pub(crate) async fn scrape(s: &TestServer) -> Exposition {
     scrape_at(&s.client, &s.url("/metrics")).await
 }
 

@@ -36,7 +36,7 @@ impl Jar {
         }
     }
 
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.0.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
     }
 
@@ -175,7 +175,7 @@ async fn session_id_of(s: &TestServer, token: &str) -> String {
     s.store.session_by_token(&hash).await.unwrap().unwrap().id.to_string()
 }
 
-fn audit_events(s: &TestServer) -> Vec<serde_json::Value> {
+pub(crate) fn audit_events(s: &TestServer) -> Vec<serde_json::Value> {
     std::fs::read_to_string(&s.audit_path)
         .unwrap_or_default()
         .lines()

@@ -17,7 +17,8 @@ use sessiond_server::users::{UserEntry, Users, UsersFile, hash_password_with};
 use sessiond_server::{App, Realm, ServerSettings};
 use sessiond_store::{AnyStore, MemoryStore};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +64,8 @@ pub struct Options {
     pub refresh_interval: Duration,
     /// The users file; `None` for [`default_users`].
     pub users: Option<UsersFile>,
+    /// `SameSite` of the `main` realm's cookie.
+    pub same_site: SameSite,
 }
 
 impl Default for Options {
@@ -87,6 +90,7 @@ impl Default for Options {
             providers: Vec::new(),
             refresh_interval: sessiond_server::state::DEFAULT_REFRESH_INTERVAL,
             users: None,
+            same_site: SameSite::Lax,
         }
     }
 }
@@ -142,7 +146,7 @@ impl TestServer {
             cookie: CookieSettings {
                 name: (!options.cookie_name_in_store).then(|| COOKIE.into()),
                 domain: options.domain.clone(),
-                same_site: SameSite::Lax,
+                same_site: options.same_site,
                 secure: false,
                 persistent: true,
                 http_only: options.http_only,
@@ -267,4 +271,20 @@ pub async fn error_code(res: reqwest::Response) -> (u16, String) {
     let body: Value = res.json().await.unwrap();
     assert!(body["message"].is_string(), "error body has a message: {body}");
     (status, body["error"].as_str().unwrap().to_owned())
+}
+
+/// The program `what`, or a loud skip (`None`); under `CI=true` a missing one fails.
+pub fn require(what: &str, path: &str) -> Option<PathBuf> {
+    let path = Path::new(path);
+    if path.exists() {
+        return Some(path.to_owned());
+    }
+    let message = format!("{what} not installed (looked for {})", path.display());
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true and {message}; .ci/run installs it");
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
 }

@@ -7,7 +7,7 @@ use super::{Config, StorageConfig};
 use serde::Serialize;
 use sessiond_core::cookie::SameSite;
 use sessiond_core::duration::format_duration;
-use sessiond_core::provider::{LdapGroups, LdapProvider, Provider};
+use sessiond_core::provider::{LdapGroups, LdapProvider, OidcProvider, Provider};
 use sessiond_core::realm::{HttpOnlyMode, RealmPolicy};
 use sessiond_store::{RedisMode, RedisSettings};
 use std::collections::BTreeMap;
@@ -224,6 +224,49 @@ struct LoginProvider {
     header: Option<HeaderFields>,
     #[serde(flatten)]
     ldap: Option<LdapFields>,
+    #[serde(flatten)]
+    oidc: Option<OidcFields>,
+}
+
+/// An OpenID Connect provider's settings; the client secret shows as `[redacted]`.
+#[derive(Serialize)]
+struct OidcFields {
+    issuer: String,
+    client_id: String,
+    client_secret: &'static str,
+    scopes: Vec<String>,
+    claims: OidcClaimsView,
+    logout: bool,
+    timeout: String,
+    ca_file: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OidcClaimsView {
+    username: String,
+    groups: String,
+    email: String,
+    name: String,
+}
+
+impl From<&OidcProvider> for OidcFields {
+    fn from(o: &OidcProvider) -> Self {
+        Self {
+            issuer: o.issuer.clone(),
+            client_id: o.client_id.clone(),
+            client_secret: REDACTED,
+            scopes: o.scopes.clone(),
+            claims: OidcClaimsView {
+                username: o.claims.username.clone(),
+                groups: o.claims.groups.clone(),
+                email: o.claims.email.clone(),
+                name: o.claims.name.clone(),
+            },
+            logout: o.logout,
+            timeout: format_duration(o.timeout),
+            ca_file: o.ca_file.as_deref().map(path),
+        }
+    }
 }
 
 /// An LDAP provider's settings; the password shows as `[redacted]`, whether it came inline or
@@ -299,7 +342,7 @@ struct HeaderFields {
 impl From<&Provider> for LoginProvider {
     fn from(provider: &Provider) -> Self {
         let off = |name: &Option<String>| name.clone().unwrap_or_default();
-        let (kind, header, ldap) = match provider {
+        let (kind, header, ldap, oidc) = match provider {
             Provider::Header(h) => (
                 "header",
                 Some(HeaderFields {
@@ -309,12 +352,14 @@ impl From<&Provider> for LoginProvider {
                     name_header: off(&h.name_header),
                 }),
                 None,
+                None,
             ),
-            Provider::Ldap(l) => ("ldap", None, Some(LdapFields::from(l))),
+            Provider::Ldap(l) => ("ldap", None, Some(LdapFields::from(l)), None),
+            Provider::Oidc(o) => ("oidc", None, None, Some(OidcFields::from(o))),
             // A kind added to core but not yet to this view: at least what every provider has.
-            other => (other.method(), None, None),
+            other => (other.method(), None, None, None),
         };
-        Self { id: provider.id().to_owned(), kind, label: provider.label().to_owned(), header, ldap }
+        Self { id: provider.id().to_owned(), kind, label: provider.label().to_owned(), header, ldap, oidc }
     }
 }
 

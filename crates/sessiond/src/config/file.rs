@@ -336,12 +336,43 @@ pub(super) struct LoginProvider {
     pub(super) groups: Option<LdapGroups>,
     /// `ldap` only: the attributes read from the user entry.
     pub(super) attributes: Option<LdapAttributes>,
-    /// `ldap` only: the limit on each connect, bind and search; more than `0`, at most `1m`.
-    /// Default: `5s`.
+    /// `ldap` and `oidc`: the limit on each request to the directory or the provider; more
+    /// than `0`, at most `1m`. Default: `5s` (`ldap`), `10s` (`oidc`).
     pub(super) timeout: Option<DurationSpec>,
-    /// `ldap` only: PEM file of the CAs that sign the directory's certificate. Default: none,
-    /// the system's roots.
+    /// `ldap` and `oidc`: PEM file of the CAs that sign the directory's or the provider's
+    /// certificate. Default: none, the system's roots.
     pub(super) ca_file: Option<PathBuf>,
+    /// `oidc` only: the issuer identifier (`https://`, or `http://` on a loopback host).
+    /// Required.
+    pub(super) issuer: Option<String>,
+    /// `oidc` only: the client id registered at the provider. Required.
+    pub(super) client_id: Option<String>,
+    /// `oidc` only: the client secret; this or `client_secret_file` is required.
+    pub(super) client_secret: Option<String>,
+    /// `oidc` only: a file holding the client secret (a trailing newline is ignored).
+    pub(super) client_secret_file: Option<PathBuf>,
+    /// `oidc` only: the scopes asked for, with `openid`. Default: `[openid, profile, email]`.
+    pub(super) scopes: Option<Vec<String>>,
+    /// `oidc` only: the claims the user is read from.
+    pub(super) claims: Option<OidcClaims>,
+    /// `oidc` only: signing out also signs out at the provider (RP-initiated logout).
+    /// Default: `false`.
+    pub(super) logout: Option<bool>,
+}
+
+/// `authentication.providers[].claims` (`kind: oidc`).
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(serde::Serialize))]
+#[serde(deny_unknown_fields)]
+pub(super) struct OidcClaims {
+    /// The claim naming the user. Default: `sub`.
+    pub(super) username: Option<String>,
+    /// The claim with the groups. Default: `groups`.
+    pub(super) groups: Option<String>,
+    /// The claim with the email address. Default: `email`.
+    pub(super) email: Option<String>,
+    /// The claim with the display name. Default: `name`.
+    pub(super) name: Option<String>,
 }
 
 /// `authentication.providers[].groups` (`kind: ldap`).

@@ -117,6 +117,13 @@ static PROVIDER: Node = Section(&[
     ("attributes", Section(&[("display_name", Leaf(List)), ("email", Leaf(Str))])),
     ("timeout", Leaf(Duration)),
     ("ca_file", Leaf(Str)),
+    ("issuer", Leaf(Str)),
+    ("client_id", Leaf(Str)),
+    ("client_secret", Leaf(Str)),
+    ("client_secret_file", Leaf(Str)),
+    ("scopes", Leaf(List)),
+    ("claims", Section(&[("username", Leaf(Str)), ("groups", Leaf(Str)), ("email", Leaf(Str)), ("name", Leaf(Str))])),
+    ("logout", Leaf(Bool)),
 ]);
 
 /// `storage.redis`: where the Redis deployment is and how to reach it.

@@ -6,7 +6,9 @@ use super::*;
 use sessiond_core::access::{Decision, Object, Policy, Subject};
 use sessiond_core::cookie::SameSite;
 use sessiond_core::journey::JourneyLocation;
-use sessiond_core::provider::{BindPassword, HeaderProvider, LdapGroups, LdapProvider, Provider};
+use sessiond_core::provider::{
+    BindPassword, HeaderProvider, LdapGroups, LdapProvider, OidcClaims, OidcProvider, Provider,
+};
 use sessiond_core::realm::{HttpOnlyMode, SessionLocation};
 use sessiond_core::timeout::Timeouts;
 use sessiond_store::{RedisMode, RedisSettings};
@@ -1694,15 +1696,18 @@ fn bad_labels_are_refused() {
 
 #[test]
 fn unknown_provider_kinds_are_refused_naming_the_known_ones() {
-    let error = refused(&with_providers("    - {id: sso, kind: oidc}\n"), "authentication.providers[0].kind");
+    let error = refused(&with_providers("    - {id: sso, kind: saml}\n"), "authentication.providers[0].kind");
     assert_eq!(
         error.to_string(),
-        "authentication.providers[0].kind: unknown provider kind \"oidc\": expected header, ldap"
+        "authentication.providers[0].kind: unknown provider kind \"saml\": expected header, ldap, oidc"
     );
     let error = refused(&with_providers("    - {id: sso, kind: Header}\n"), "authentication.providers[0].kind");
     assert!(error.to_string().contains("expected header"), "{error}");
     let error = refused(&with_providers("    - {id: sso}\n"), "authentication.providers[0].kind");
-    assert_eq!(error.to_string(), "authentication.providers[0].kind: missing; every provider needs one: header, ldap");
+    assert_eq!(
+        error.to_string(),
+        "authentication.providers[0].kind: missing; every provider needs one: header, ldap, oidc"
+    );
 }
 
 #[test]
@@ -1827,7 +1832,13 @@ fn ldap(extra: &str) -> String {
         "{{id: corp, kind: ldap, url: 'ldap://dir.example.org:389', bind_dn: 'cn=svc,dc=example,dc=org', \
          bind_password: {BIND_PASSWORD}, base_dn: 'ou=people,dc=example,dc=org'}}"
     );
-    let mut provider: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(&required).unwrap();
+    provider_yaml(&required, extra)
+}
+
+/// `authentication.providers` with one provider: `required` (an inline YAML mapping) with the
+/// `extra` keys (inline YAML, `, k: v`) added or in place of those.
+fn provider_yaml(required: &str, extra: &str) -> String {
+    let mut provider: serde_yaml_ng::Mapping = serde_yaml_ng::from_str(required).unwrap();
     let extra: serde_yaml_ng::Mapping =
         serde_yaml_ng::from_str(&format!("{{{}}}", extra.trim_start_matches(", "))).unwrap();
     provider.extend(extra);
@@ -2117,4 +2128,204 @@ fn the_ldap_guides_example_is_a_valid_configuration() {
         "the example's commented values are the defaults"
     );
     assert_eq!(ldap.timeout, defaults.timeout);
+}
+
+const CLIENT_SECRET: &str = "oidc-client-secret-do-not-show";
+
+/// An OpenID Connect provider with only the required keys, with `extra` keys (inline YAML,
+/// `, k: v`) added or in place of those.
+fn oidc(extra: &str) -> String {
+    provider_yaml(
+        &format!(
+            "{{id: corp, kind: oidc, issuer: 'https://id.example.com/realms/corp', client_id: sessiond, \
+             client_secret: {CLIENT_SECRET}}}"
+        ),
+        extra,
+    )
+}
+
+fn oidc_provider(config: &Config, index: usize) -> &OidcProvider {
+    match &config.providers[index] {
+        Provider::Oidc(oidc) => oidc,
+        other => panic!("not an oidc provider: {other:?}"),
+    }
+}
+
+/// A file holding one PEM certificate (its contents are not parsed at load, only recognised).
+fn pem_file() -> tempfile::NamedTempFile {
+    secret_file(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+}
+
+#[test]
+fn every_oidc_setting_is_read() {
+    let secret = secret_file(format!("{CLIENT_SECRET}\n").as_bytes());
+    let ca = pem_file();
+    let yaml = format!(
+        "authentication:
+  providers:
+    - id: corp
+      kind: oidc
+      label: Sign in with Corp
+      issuer: https://id.example.com/realms/corp
+      client_id: sessiond
+      client_secret_file: {}
+      scopes: [openid, email, groups]
+      claims:
+        username: preferred_username
+        groups: roles
+        email: mail
+        name: display_name
+      logout: true
+      timeout: 20s
+      ca_file: {}
+",
+        secret.path().display(),
+        ca.path().display()
+    );
+    let config = parse(&yaml).unwrap();
+    let expected = OidcProvider {
+        id: "corp".into(),
+        label: "Sign in with Corp".into(),
+        issuer: "https://id.example.com/realms/corp".into(),
+        client_id: "sessiond".into(),
+        client_secret: BindPassword(CLIENT_SECRET.into()),
+        scopes: vec!["openid".into(), "email".into(), "groups".into()],
+        claims: OidcClaims {
+            username: "preferred_username".into(),
+            groups: "roles".into(),
+            email: "mail".into(),
+            name: "display_name".into(),
+        },
+        logout: true,
+        timeout: secs(20),
+        ca_file: Some(ca.path().to_owned()),
+    };
+    assert_eq!(*oidc_provider(&config, 0), expected, "the file's trailing newline is not part of the secret");
+    assert_eq!(config.providers[0].method(), "oidc");
+    assert!(config.providers[0].has_own_journey(), "a button of its own");
+}
+
+#[test]
+fn oidc_providers_take_cores_defaults_and_always_ask_for_openid() {
+    let config = parse(&oidc("")).unwrap();
+    let expected = OidcProvider::new("corp", "https://id.example.com/realms/corp", "sessiond", CLIENT_SECRET);
+    assert_eq!(*oidc_provider(&config, 0), expected);
+    assert_eq!(expected.scopes, ["openid", "profile", "email"]);
+    assert_eq!(expected.claims.username, "sub", "the one claim a provider never reassigns");
+    assert!(!format!("{config:?}").contains(CLIENT_SECRET), "Debug never shows it");
+    let config = parse(&oidc(", scopes: [email, ' groups ']")).unwrap();
+    assert_eq!(oidc_provider(&config, 0).scopes, ["openid", "email", "groups"], "without openid there is no ID token");
+    let config = parse(&oidc(", issuer: 'http://127.0.0.1:8080/op'")).unwrap();
+    assert_eq!(oidc_provider(&config, 0).issuer, "http://127.0.0.1:8080/op", "plain HTTP on this machine only");
+}
+
+#[test]
+fn oidc_providers_need_an_issuer_a_client_and_its_secret() {
+    for (key, message) in [
+        ("issuer", "missing; an oidc provider needs the provider's issuer URL"),
+        ("client_id", "missing; an oidc provider needs the client id registered at the provider"),
+    ] {
+        let yaml = oidc(&format!(", {key}: ~"));
+        let at = format!("authentication.providers[0].{key}");
+        assert_eq!(refused(&yaml, &at).to_string(), format!("{at}: {message}"));
+    }
+    let yaml = oidc(", client_secret: ~");
+    assert_eq!(
+        refused(&yaml, "authentication.providers[0].client_secret").to_string(),
+        "authentication.providers[0].client_secret: missing; an oidc provider needs the client secret: set client_secret or client_secret_file"
+    );
+    let file = secret_file(CLIENT_SECRET.as_bytes());
+    let both = oidc(&format!(", client_secret_file: '{}'", file.path().display()));
+    let error = refused(&both, "authentication.providers[0].client_secret_file");
+    assert!(error.to_string().contains("keep only one"), "{error}");
+    refused(&oidc(", issuer: '  '"), "authentication.providers[0].issuer");
+    refused(&oidc(", client_id: ''"), "authentication.providers[0].client_id");
+    refused(&oidc(", client_secret: ''"), "authentication.providers[0].client_secret");
+}
+
+#[test]
+fn bad_oidc_settings_are_refused_naming_the_key() {
+    let missing_ca = oidc(", ca_file: /nonexistent/ca.pem");
+    let not_pem = secret_file(b"not a certificate");
+    let not_pem = oidc(&format!(", ca_file: '{}'", not_pem.path().display()));
+    for (yaml, key, expected) in [
+        (oidc(", issuer: 'http://id.example.com'"), "issuer", "http:// only on a loopback host"),
+        (oidc(", issuer: 'id.example.com'"), "issuer", "absolute https:// URL"),
+        (oidc(", issuer: 'ftp://id.example.com'"), "issuer", "absolute https:// URL"),
+        (oidc(", issuer: 'https://id.example.com/?tenant=1'"), "issuer", "query or a fragment"),
+        (oidc(", issuer: 'https://u:p@id.example.com'"), "issuer", "credentials"),
+        (oidc(", scopes: ['open id']"), "scopes", "without spaces"),
+        (oidc(", scopes: [openid, '']"), "scopes", "without spaces"),
+        (oidc(", claims: {username: ''}"), "claims.username", "leave the key out"),
+        (oidc(", claims: {groups: ' '}"), "claims.groups", "leave the key out"),
+        (oidc(", timeout: 0s"), "timeout", "more than 0 and at most 1m"),
+        (oidc(", timeout: 2m"), "timeout", "more than 0 and at most 1m"),
+        (missing_ca, "ca_file", "cannot read /nonexistent/ca.pem"),
+        (not_pem, "ca_file", "holds no PEM certificate"),
+    ] {
+        let at = format!("authentication.providers[0].{key}");
+        let error = refused(&yaml, &at);
+        assert!(error.to_string().contains(expected), "{yaml}: {error}");
+    }
+    let error = parse(&oidc(", claims: {subject: sub}")).unwrap_err();
+    assert!(error.to_string().contains("subject"), "{error}");
+}
+
+#[test]
+fn keys_of_other_kinds_are_refused_on_oidc_providers_and_oidc_keys_on_others() {
+    for (extra, key, owner) in [
+        (", bind_dn: 'cn=x'", "bind_dn", "ldap"),
+        (", user_header: X-User", "user_header", "header"),
+        (", groups: {base_dn: x}", "groups", "ldap"),
+    ] {
+        let at = format!("authentication.providers[0].{key}");
+        let error = refused(&oidc(extra), &at);
+        assert_eq!(
+            error.to_string(),
+            format!("{at}: is a key of kind: {owner} providers; this provider is kind: oidc")
+        );
+    }
+    for (yaml, key) in [
+        (ldap(", issuer: 'https://id.example.com'"), "issuer"),
+        (ldap(", logout: true"), "logout"),
+        (with_providers("    - {id: sso, kind: header, client_id: x}\n"), "client_id"),
+        (with_providers("    - {id: sso, kind: header, timeout: 5s}\n"), "timeout"),
+    ] {
+        let at = format!("authentication.providers[0].{key}");
+        let error = refused(&yaml, &at);
+        assert!(error.to_string().contains("is a key of kind: "), "{error}");
+    }
+    let error =
+        refused(&with_providers("    - {id: sso, kind: header, ca_file: x}\n"), "authentication.providers[0].ca_file");
+    assert_eq!(
+        error.to_string(),
+        "authentication.providers[0].ca_file: is a key of kind: ldap and kind: oidc providers; this provider is kind: header"
+    );
+}
+
+#[test]
+fn oidc_providers_show_in_the_effective_output_without_the_secret_and_read_back() {
+    let ca = pem_file();
+    let config =
+        parse(&oidc(&format!(", logout: true, claims: {{groups: roles}}, ca_file: '{}'", ca.path().display())))
+            .unwrap();
+    for json in [false, true] {
+        let text = render_effective(&config, json);
+        assert!(!text.contains(CLIENT_SECRET), "{text}");
+        let again = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut again = oidc_provider(&again, 0).clone();
+        assert_eq!(again.client_secret.expose(), "[redacted]", "{text}");
+        again.client_secret = oidc_provider(&config, 0).client_secret.clone();
+        assert_eq!(again, *oidc_provider(&config, 0), "{text}");
+    }
+    let value: serde_json::Value = serde_json::from_str(&render_effective(&config, true)).unwrap();
+    assert_eq!(
+        value["authentication"]["providers"][0],
+        serde_json::json!({
+            "id": "corp", "kind": "oidc", "label": "corp", "issuer": "https://id.example.com/realms/corp",
+            "client_id": "sessiond", "client_secret": "[redacted]", "scopes": ["openid", "profile", "email"],
+            "claims": {"username": "sub", "groups": "roles", "email": "email", "name": "name"},
+            "logout": true, "timeout": "10s", "ca_file": ca.path().display().to_string(),
+        })
+    );
 }

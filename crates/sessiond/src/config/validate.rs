@@ -11,7 +11,7 @@ use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
 use sessiond_core::journey::{JourneyLocation, JourneySettings};
 use sessiond_core::jwt::JwtSettings;
 use sessiond_core::provider::{
-    DEFAULT_GROUP_FILTER, HeaderProvider, LdapGroups, LdapProvider, Provider, ProviderError, validate_id,
+    DEFAULT_GROUP_FILTER, HeaderProvider, LdapGroups, LdapProvider, OidcProvider, Provider, ProviderError, validate_id,
 };
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::redirect::AllowedRedirect;
@@ -48,7 +48,7 @@ pub(super) const MAX_JOURNEY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default of `log.level`.
 pub(super) const DEFAULT_LOG_LEVEL: &str = "info";
 /// The kinds of `authentication.providers[].kind`.
-pub(super) const PROVIDER_KINDS: [&str; 2] = ["header", "ldap"];
+pub(super) const PROVIDER_KINDS: [&str; 3] = ["header", "ldap", "oidc"];
 /// Default of an LDAP provider's `groups.name_attribute` (core's [`LdapGroups::search`]).
 pub(super) const DEFAULT_GROUP_NAME_ATTRIBUTE: &str = "cn";
 /// Longest `authentication.providers[].timeout` of an LDAP provider: each operation of a login
@@ -792,11 +792,12 @@ fn providers(raw: file::Authentication, server: &ServerConfig) -> Result<Vec<Pro
             None => id.clone(),
         };
         let kind = raw.kind.as_deref().map(str::trim);
-        if let Some(kind @ ("header" | "ldap")) = kind {
+        if let Some(kind @ ("header" | "ldap" | "oidc")) = kind {
             foreign_keys(&at, kind, &raw)?;
         }
         let provider = match kind {
             Some("ldap") => Provider::Ldap(ldap_provider(&at, id, label, raw)?),
+            Some("oidc") => Provider::Oidc(oidc_provider(&at, id, label, raw)?),
             Some("header") => {
                 if server.trusted_proxies.is_empty() {
                     // Anyone could otherwise name themselves in the header; there would be no
@@ -859,37 +860,119 @@ fn refresh_interval(spec: Option<&DurationSpec>) -> Result<Duration> {
     Ok(interval)
 }
 
-/// Refuses the keys of the other kind, which the provider would silently ignore.
+/// Refuses the keys of the other kinds, which the provider would silently ignore.
 fn foreign_keys(at: &str, kind: &str, raw: &file::LoginProvider) -> Result<()> {
-    let header = [
-        ("user_header", raw.user_header.is_some()),
-        ("groups_header", raw.groups_header.is_some()),
-        ("email_header", raw.email_header.is_some()),
-        ("name_header", raw.name_header.is_some()),
+    const HEADER: &[&str] = &["header"];
+    const LDAP: &[&str] = &["ldap"];
+    const OIDC: &[&str] = &["oidc"];
+    const REMOTE: &[&str] = &["ldap", "oidc"];
+    let keys: [(&str, bool, &[&str]); 24] = [
+        ("user_header", raw.user_header.is_some(), HEADER),
+        ("groups_header", raw.groups_header.is_some(), HEADER),
+        ("email_header", raw.email_header.is_some(), HEADER),
+        ("name_header", raw.name_header.is_some(), HEADER),
+        ("url", raw.url.is_some(), LDAP),
+        ("start_tls", raw.start_tls.is_some(), LDAP),
+        ("bind_dn", raw.bind_dn.is_some(), LDAP),
+        ("bind_password", raw.bind_password.is_some(), LDAP),
+        ("bind_password_file", raw.bind_password_file.is_some(), LDAP),
+        ("base_dn", raw.base_dn.is_some(), LDAP),
+        ("user_filter", raw.user_filter.is_some(), LDAP),
+        ("username_attribute", raw.username_attribute.is_some(), LDAP),
+        ("disabled_filter", raw.disabled_filter.is_some(), LDAP),
+        ("groups", raw.groups.is_some(), LDAP),
+        ("attributes", raw.attributes.is_some(), LDAP),
+        ("timeout", raw.timeout.is_some(), REMOTE),
+        ("ca_file", raw.ca_file.is_some(), REMOTE),
+        ("issuer", raw.issuer.is_some(), OIDC),
+        ("client_id", raw.client_id.is_some(), OIDC),
+        ("client_secret", raw.client_secret.is_some(), OIDC),
+        ("client_secret_file", raw.client_secret_file.is_some(), OIDC),
+        ("scopes", raw.scopes.is_some(), OIDC),
+        ("claims", raw.claims.is_some(), OIDC),
+        ("logout", raw.logout.is_some(), OIDC),
     ];
-    let ldap = [
-        ("url", raw.url.is_some()),
-        ("start_tls", raw.start_tls.is_some()),
-        ("bind_dn", raw.bind_dn.is_some()),
-        ("bind_password", raw.bind_password.is_some()),
-        ("bind_password_file", raw.bind_password_file.is_some()),
-        ("base_dn", raw.base_dn.is_some()),
-        ("user_filter", raw.user_filter.is_some()),
-        ("username_attribute", raw.username_attribute.is_some()),
-        ("disabled_filter", raw.disabled_filter.is_some()),
-        ("groups", raw.groups.is_some()),
-        ("attributes", raw.attributes.is_some()),
-        ("timeout", raw.timeout.is_some()),
-        ("ca_file", raw.ca_file.is_some()),
-    ];
-    let (foreign, owner) = if kind == "ldap" { (&header[..], "header") } else { (&ldap[..], "ldap") };
-    match foreign.iter().find(|(_, set)| *set) {
-        Some((field, _)) => Err(ConfigError::invalid(
+    match keys.iter().find(|(_, set, kinds)| *set && !kinds.contains(&kind)) {
+        Some((field, _, kinds)) => Err(ConfigError::invalid(
             format!("{at}.{field}"),
-            format!("is a key of kind: {owner} providers; this provider is kind: {kind}"),
+            format!("is a key of kind: {} providers; this provider is kind: {kind}", kinds.join(" and kind: ")),
         )),
         None => Ok(()),
     }
+}
+
+/// A `kind: oidc` provider: the required keys present, the rest at core's defaults, the CA
+/// file readable, and everything core's [`OidcProvider::validate`] refuses named by its key.
+fn oidc_provider(at: &str, id: String, label: String, raw: file::LoginProvider) -> Result<OidcProvider> {
+    let key = |field: &str| format!("{at}.{field}");
+    let required = |field: &str, value: Option<String>, what: &str| -> Result<String> {
+        match value.map(|v| v.trim().to_owned()) {
+            Some(value) if !value.is_empty() => Ok(value),
+            Some(_) => Err(ConfigError::invalid(key(field), format!("is empty; set {what}"))),
+            None => Err(ConfigError::invalid(key(field), format!("missing; an oidc provider needs {what}"))),
+        }
+    };
+    let issuer = required("issuer", raw.issuer, "the provider's issuer URL")?;
+    let client_id = required("client_id", raw.client_id, "the client id registered at the provider")?;
+    let client_secret =
+        password(&key("client_secret"), raw.client_secret, raw.client_secret_file)?.ok_or_else(|| {
+            ConfigError::invalid(
+                key("client_secret"),
+                "missing; an oidc provider needs the client secret: set client_secret or client_secret_file",
+            )
+        })?;
+    let mut oidc = OidcProvider::new(id, issuer, client_id, client_secret);
+    oidc.label = label;
+    if let Some(scopes) = raw.scopes {
+        let mut scopes: Vec<String> = scopes.iter().map(|s| s.trim().to_owned()).collect();
+        if !scopes.iter().any(|s| s == "openid") {
+            // Without it the provider answers plain OAuth: no ID token, no one signed in.
+            scopes.insert(0, "openid".to_owned());
+        }
+        oidc.scopes = scopes;
+    }
+    let claims = raw.claims.unwrap_or_default();
+    for (field, value, into) in [
+        ("claims.username", claims.username, &mut oidc.claims.username),
+        ("claims.groups", claims.groups, &mut oidc.claims.groups),
+        ("claims.email", claims.email, &mut oidc.claims.email),
+        ("claims.name", claims.name, &mut oidc.claims.name),
+    ] {
+        match value.map(|v| v.trim().to_owned()) {
+            Some(v) if v.is_empty() => {
+                return Err(ConfigError::invalid(key(field), "is empty; leave the key out for the default"));
+            }
+            Some(v) => *into = v,
+            None => {}
+        }
+    }
+    if let Some(logout) = raw.logout {
+        oidc.logout = logout;
+    }
+    if let Some(spec) = &raw.timeout {
+        let timeout = duration(&key("timeout"), spec)?;
+        if timeout.is_zero() || timeout > MAX_LDAP_TIMEOUT {
+            return Err(ConfigError::invalid(
+                key("timeout"),
+                format!("{:?} must be more than 0 and at most 1m: a sign-in waits this long for each request", spec.0),
+            ));
+        }
+        oidc.timeout = timeout;
+    }
+    if let Some(path) = raw.ca_file {
+        let path = non_empty_path(&key("ca_file"), path)?;
+        let pem = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::invalid(key("ca_file"), format!("cannot read {}: {e}", path.display())))?;
+        if !pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(ConfigError::invalid(key("ca_file"), format!("{} holds no PEM certificate", path.display())));
+        }
+        oidc.ca_file = Some(path);
+    }
+    oidc.validate().map_err(|e| match e {
+        ProviderError::BadOidc { setting, reason } => ConfigError::invalid(key(setting), reason),
+        other => ConfigError::invalid(key("id"), other.to_string()),
+    })?;
+    Ok(oidc)
 }
 
 /// A `kind: ldap` provider: the required keys present, the rest at core's defaults, and
