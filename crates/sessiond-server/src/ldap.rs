@@ -1,24 +1,40 @@
 //! Passwords checked by an LDAP directory (`kind: ldap` in `authentication.providers`).
 //!
-//! Each check opens its own connection (no pool): bind as the service account, search the user
-//! with the provider's filter (the typed name escaped, RFC 4515), require exactly one entry, bind
-//! as that entry with the typed password, then read its groups and attributes. Every operation
-//! (connect, StartTLS, each bind and search) runs under the provider's `timeout`.
+//! A check binds as the service account, searches the user with the provider's filter (the
+//! typed name escaped, RFC 4515), requires exactly one entry, binds as that entry with the typed
+//! password, binds back as the service account and reads the groups and attributes. Every
+//! operation (connect, StartTLS, each bind and search) runs under the provider's `timeout`.
+//!
+//! Each provider keeps a few connections open between checks ([`LdapDirectory`]): a login
+//! then costs the binds and searches, not a TCP and TLS handshake. Every use starts with the
+//! service account's bind, so what a previous check bound as never carries over; a connection
+//! that failed is closed, one idle for longer than [`MAX_IDLE_AGE`] is not reused (directories
+//! drop idle connections on their own), and a pooled connection that fails is replaced by a new
+//! one once before the directory counts as unavailable (it may have restarted since).
 //!
 //! An empty password is refused before the directory is asked: an LDAP simple bind with a DN
 //! and no password is an *unauthenticated* bind (RFC 4513, 5.1.2) that many directories answer
 //! with success.
 //!
-//! [`still_present`] is the background refresh's question: is this user still in the directory
-//! (and not disabled)?
+//! [`LdapDirectory::still_present`] is the background refresh's question: is this user still in
+//! the directory (and not disabled)?
 
 use crate::error::ApiError;
 use crate::users::User;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions};
 use sessiond_core::provider::{LdapGroups, LdapProvider, MAX_GROUPS, group_name_from_dn, qualified_user};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tracing::{debug, instrument, warn};
+
+/// Idle connections kept per provider; a burst of logins opens more, and closes the extra ones.
+pub const MAX_IDLE: usize = 4;
+/// The longest a connection waits idle and is still reused. Directories close idle connections
+/// (OpenLDAP's `idletimeout`, Active Directory's `MaxConnIdleTime` of 15 minutes); under a minute
+/// a connection is very likely still open.
+pub const MAX_IDLE_AGE: Duration = Duration::from_secs(60);
 
 /// `invalidCredentials` (RFC 4511, appendix A).
 const INVALID_CREDENTIALS: u32 = 49;
@@ -70,21 +86,162 @@ fn failed<'a>(provider: &'a LdapProvider, what: &'static str) -> impl FnOnce(Lda
     move |source| LdapFailure::Directory { provider: provider.id.clone(), what, source }
 }
 
-/// Checks `password` for the user typing `username` in `provider`'s directory.
-///
-/// # Errors
-/// `provider_unavailable` when the directory cannot be reached or does not answer within the
-/// timeout, or refuses the service account. A wrong password, an unknown user, a name that
-/// matches several entries, and an empty password are `Ok(None)`.
-#[instrument(level = "debug", skip_all, fields(provider = %provider.id))]
-pub async fn check_password(provider: &LdapProvider, username: &str, password: &str) -> Result<Option<User>, ApiError> {
-    if password.is_empty() || username.trim().is_empty() {
-        return Ok(None);
+/// The `kind: ldap` providers of the configuration, by id.
+#[derive(Debug, Default)]
+pub struct LdapDirectories(HashMap<String, Arc<LdapDirectory>>);
+
+impl LdapDirectories {
+    /// A directory for each `kind: ldap` provider among `providers`.
+    pub fn new(providers: &[sessiond_core::provider::Provider]) -> Self {
+        let directories = providers
+            .iter()
+            .filter_map(|p| match p {
+                sessiond_core::provider::Provider::Ldap(l) => {
+                    Some((l.id.clone(), Arc::new(LdapDirectory::new(l.clone()))))
+                }
+                _ => None,
+            })
+            .collect();
+        Self(directories)
     }
-    let mut ldap = connect(provider).await?;
-    let checked = check_with(&mut ldap, provider, username.trim(), password).await;
-    let _ = ldap.unbind().await;
-    checked
+
+    /// The directory of provider `id`.
+    pub fn get(&self, id: &str) -> Option<&Arc<LdapDirectory>> {
+        self.0.get(id)
+    }
+}
+
+/// What a check asks of the directory, on whichever connection it gets.
+enum Work<'a> {
+    CheckPassword { username: &'a str, password: &'a str },
+    StillPresent { username: &'a str },
+}
+
+/// The directory's answer to a [`Work`].
+enum Done {
+    Checked(Option<User>),
+    Present(bool),
+}
+
+impl Work<'_> {
+    async fn run(&self, ldap: &mut Ldap, provider: &LdapProvider) -> Result<Done, ApiError> {
+        match *self {
+            Self::CheckPassword { username, password } => {
+                check_with(ldap, provider, username, password).await.map(Done::Checked)
+            }
+            Self::StillPresent { username } => {
+                service_bind(ldap, provider).await?;
+                Ok(Done::Present(find_user(ldap, provider, username).await?.is_some()))
+            }
+        }
+    }
+}
+
+/// One LDAP provider: its settings and the connections kept open between checks.
+#[derive(Debug)]
+pub struct LdapDirectory {
+    provider: LdapProvider,
+    /// Idle connections, the most recently used last, with when each was put back.
+    idle: Mutex<Vec<(Ldap, Instant)>>,
+    opened: AtomicU64,
+}
+
+impl LdapDirectory {
+    /// A directory with no connection open yet.
+    pub fn new(provider: LdapProvider) -> Self {
+        Self { provider, idle: Mutex::new(Vec::new()), opened: AtomicU64::new(0) }
+    }
+
+    /// The provider's settings.
+    pub fn provider(&self) -> &LdapProvider {
+        &self.provider
+    }
+
+    /// How many connections this directory has opened so far.
+    pub fn connections_opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
+    /// How many connections wait idle for the next check.
+    pub fn idle_connections(&self) -> usize {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    /// Checks `password` for the user typing `username`.
+    ///
+    /// # Errors
+    /// `provider_unavailable` when the directory cannot be reached or does not answer within the
+    /// timeout, or refuses the service account. A wrong password, an unknown user, a name that
+    /// matches several entries, and an empty password are `Ok(None)`.
+    #[instrument(level = "debug", skip_all, fields(provider = %self.provider.id))]
+    pub async fn check_password(&self, username: &str, password: &str) -> Result<Option<User>, ApiError> {
+        if password.is_empty() || username.trim().is_empty() {
+            return Ok(None);
+        }
+        let work = Work::CheckPassword { username: username.trim(), password };
+        match self.with_connection(&work).await? {
+            Done::Checked(user) => Ok(user),
+            Done::Present(_) => unreachable!("a password check answers with a user"),
+        }
+    }
+
+    /// Whether `username` (the name after `<id>:`) is still found by the user filter, and is
+    /// not disabled.
+    ///
+    /// # Errors
+    /// `provider_unavailable` when the directory does not answer: then nothing must be ended.
+    #[instrument(level = "debug", skip_all, fields(provider = %self.provider.id))]
+    pub async fn still_present(&self, username: &str) -> Result<bool, ApiError> {
+        match self.with_connection(&Work::StillPresent { username }).await? {
+            Done::Present(present) => Ok(present),
+            Done::Checked(_) => unreachable!("a presence check answers yes or no"),
+        }
+    }
+
+    /// Does `work` on an idle connection, or on a new one when there is none or the idle one
+    /// fails; keeps the connection for the next check when the work succeeds.
+    async fn with_connection(&self, work: &Work<'_>) -> Result<Done, ApiError> {
+        if let Some(mut ldap) = self.take_idle() {
+            match work.run(&mut ldap, &self.provider).await {
+                Ok(done) => {
+                    self.put_back(ldap);
+                    return Ok(done);
+                }
+                // Closed by the directory, or the directory restarted: a new connection decides.
+                Err(e) => debug!(error = %e, "an idle LDAP connection failed; opening a new one"),
+            }
+        }
+        let mut ldap = connect(&self.provider).await?;
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        match work.run(&mut ldap, &self.provider).await {
+            Ok(done) => {
+                self.put_back(ldap);
+                Ok(done)
+            }
+            Err(e) => {
+                let _ = ldap.unbind().await;
+                Err(e)
+            }
+        }
+    }
+
+    fn take_idle(&self) -> Option<Ldap> {
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some((mut ldap, since)) = idle.pop() {
+            if since.elapsed() <= MAX_IDLE_AGE && !ldap.is_closed() {
+                return Some(ldap);
+            }
+            // Dropping the last handle ends the connection's task, which closes the socket.
+        }
+        None
+    }
+
+    fn put_back(&self, ldap: Ldap) {
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if idle.len() < MAX_IDLE {
+            idle.push((ldap, Instant::now()));
+        }
+    }
 }
 
 async fn check_with(
@@ -125,23 +282,6 @@ async fn check_with(
         groups,
         disabled: false,
     }))
-}
-
-/// Whether `username` (the name after `<id>:`) is still found by the user filter, and is not
-/// disabled.
-///
-/// # Errors
-/// `provider_unavailable` when the directory does not answer: then nothing must be ended.
-#[instrument(level = "debug", skip_all, fields(provider = %provider.id))]
-pub async fn still_present(provider: &LdapProvider, username: &str) -> Result<bool, ApiError> {
-    let mut ldap = connect(provider).await?;
-    let found = async {
-        service_bind(&mut ldap, provider).await?;
-        Ok::<_, ApiError>(find_user(&mut ldap, provider, username).await?.is_some())
-    }
-    .await;
-    let _ = ldap.unbind().await;
-    found
 }
 
 async fn connect(provider: &LdapProvider) -> Result<Ldap, ApiError> {

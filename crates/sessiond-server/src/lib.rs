@@ -201,7 +201,7 @@ async fn refresh_providers(app: &App) {
         .providers
         .iter()
         .filter_map(|p| match p {
-            sessiond_core::provider::Provider::Ldap(l) => Some(l),
+            sessiond_core::provider::Provider::Ldap(l) => app.ldap.get(&l.id),
             _ => None,
         })
         .collect();
@@ -215,13 +215,14 @@ async fn refresh_providers(app: &App) {
             return;
         }
     };
-    for provider in ldap {
+    for directory in ldap {
+        let provider = directory.provider();
         let prefix = format!("{}:", provider.id);
         let mut users: Vec<&str> = sessions.iter().filter_map(|s| s.user.strip_prefix(&prefix)).collect();
         users.sort_unstable();
         users.dedup();
         for name in users {
-            match ldap::still_present(provider, name).await {
+            match directory.still_present(name).await {
                 Ok(true) => {}
                 Ok(false) => {
                     info!(provider = %provider.id, user = %name, "LDAP user gone or disabled; ending their sessions");

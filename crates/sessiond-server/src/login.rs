@@ -150,12 +150,12 @@ async fn check_password(
     let in_file = app.users.snapshot().get(&credentials.username).is_some();
     let mut unavailable = None;
     if !in_file {
-        for (provider, name) in ldap_candidates(app, &credentials.username, session_user) {
-            match crate::ldap::check_password(provider, name, &credentials.password).await {
+        for (directory, name) in ldap_candidates(app, &credentials.username, session_user) {
+            match directory.check_password(name, &credentials.password).await {
                 Ok(Some(user)) => return Ok(user),
                 Ok(None) => {}
                 Err(e) => {
-                    warn!(provider = %provider.id, error = %e, "LDAP directory unavailable for a login");
+                    warn!(provider = %directory.provider().id, error = %e, "LDAP directory unavailable for a login");
                     unavailable.get_or_insert(e);
                 }
             }
@@ -167,21 +167,21 @@ async fn check_password(
     Err(wrong_answer(app, ctx, journey, &credentials.username, LoginProvider::Password, "invalid_credentials").await)
 }
 
-/// The LDAP providers to ask for `username`, with the name each is asked for.
+/// The LDAP providers to ask for `username`, in order, with the name each is asked for.
 fn ldap_candidates<'a>(
     app: &'a App,
     username: &'a str,
     session_user: bool,
-) -> Vec<(&'a sessiond_core::provider::LdapProvider, &'a str)> {
+) -> Vec<(&'a crate::ldap::LdapDirectory, &'a str)> {
     let ldap = app.settings.providers.iter().filter_map(|p| match p {
-        Provider::Ldap(l) => Some(l),
+        Provider::Ldap(l) => app.ldap.get(&l.id).map(|d| &**d),
         _ => None,
     });
     if !session_user {
-        return ldap.map(|l| (l, username)).collect();
+        return ldap.map(|d| (d, username)).collect();
     }
     let Some((id, name)) = username.split_once(':') else { return Vec::new() };
-    ldap.filter(|l| l.id == id).map(|l| (l, name)).collect()
+    ldap.filter(|d| d.provider().id == id).map(|d| (d, name)).collect()
 }
 
 /// Lets a sensitive action of `session` go ahead: its sign-in is recent (within

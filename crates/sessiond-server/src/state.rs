@@ -117,6 +117,8 @@ pub struct AppInner {
     pub client_sessions: sessiond_core::client_session::ClientSessionCodec,
     /// The OpenID Connect providers' clients, with what each discovered.
     pub oidc: crate::oidc::OidcClients,
+    /// The LDAP providers' directories, with the connections each keeps open.
+    pub ldap: crate::ldap::LdapDirectories,
 }
 
 impl std::ops::Deref for App {
@@ -183,6 +185,7 @@ impl App {
             hashing: Semaphore::new(permits),
             regulator: crate::regulation::Regulator::new(settings.regulation),
             oidc: crate::oidc::OidcClients::new(&settings.providers),
+            ldap: crate::ldap::LdapDirectories::new(&settings.providers),
             settings,
             audit,
             access: arc_swap::ArcSwap::from_pointee(sessiond_core::access::AccessControl::default()),

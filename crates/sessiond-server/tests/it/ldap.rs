@@ -6,6 +6,7 @@
 use crate::support::*;
 use serde_json::{Value, json};
 use sessiond_core::provider::{LdapGroups, LdapProvider, Provider};
+use sessiond_server::ldap::{LdapDirectory, MAX_IDLE};
 use sessiond_server::users::UsersFile;
 use sessiond_store::{SessionFilter, Store};
 use std::net::Ipv4Addr;
@@ -59,6 +60,8 @@ member: uid=alice,ou=people,dc=example,dc=org
 /// A running slapd; killed when dropped.
 struct Slapd {
     child: Child,
+    /// How to start it again: the program, its URLs and its configuration.
+    command: (PathBuf, String, PathBuf),
     port: u16,
     /// With TLS: the `ldaps://` port, and the CA file that signed slapd's certificate.
     tls: Option<(u16, PathBuf)>,
@@ -139,9 +142,21 @@ impl Slapd {
         if let Some((tls_port, _)) = &tls {
             urls.push_str(&format!(" ldaps://127.0.0.1:{tls_port}/"));
         }
-        let child = Command::new(&slapd)
-            .args(["-d", "0", "-h", &urls, "-f"])
-            .arg(&conf)
+        let command = (slapd, urls, conf);
+        let child = Self::spawn(&command, port).await;
+        let slapd = Self { child, command, port, tls, _dir: dir };
+        if member_of {
+            assert!(group.starts_with("dn: cn=dev,ou=groups"));
+            slapd.add_dev_group().await;
+        }
+        Some(slapd)
+    }
+
+    /// Starts slapd and waits until it listens on `port`.
+    async fn spawn((slapd, urls, conf): &(PathBuf, String, PathBuf), port: u16) -> Child {
+        let child = Command::new(slapd)
+            .args(["-d", "0", "-h", urls, "-f"])
+            .arg(conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -151,12 +166,15 @@ impl Slapd {
             assert!(started.elapsed() < Duration::from_secs(20), "slapd did not listen on {port}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let slapd = Self { child, port, tls, _dir: dir };
-        if member_of {
-            assert!(group.starts_with("dn: cn=dev,ou=groups"));
-            slapd.add_dev_group().await;
-        }
-        Some(slapd)
+        child
+    }
+
+    /// Stops slapd, which closes every connection to it, and starts it again on the same port
+    /// with the same data.
+    async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.command, self.port).await;
     }
 
     async fn add_dev_group(&self) {
@@ -395,16 +413,49 @@ async fn a_directory_that_stops_answering_ends_no_session_at_refresh() {
 async fn the_provider_never_binds_with_an_empty_password() {
     let Some(dir) = Slapd::start().await else { return };
     let provider = dir.provider();
-    assert!(sessiond_server::ldap::check_password(&provider, "alice", "").await.unwrap().is_none());
+    assert!(LdapDirectory::new(provider.clone()).check_password("alice", "").await.unwrap().is_none());
     // What it guards against: slapd accepts a DN with no password as an anonymous bind.
     let (conn, mut ldap) = ldap3::LdapConnAsync::new(&dir.url()).await.unwrap();
     ldap3::drive!(conn);
     let anonymous = ldap.simple_bind(&format!("uid=alice,ou=people,{SUFFIX}"), "").await.unwrap();
     assert_eq!(anonymous.rc, 0, "an empty simple bind succeeds");
-    let user = sessiond_server::ldap::check_password(&provider, "alice", "alice-ldap-pw").await.unwrap().unwrap();
+    let user = LdapDirectory::new(provider.clone()).check_password("alice", "alice-ldap-pw").await.unwrap().unwrap();
     assert_eq!(user.name, "ldap:alice");
-    assert!(sessiond_server::ldap::still_present(&provider, "alice").await.unwrap());
-    assert!(!sessiond_server::ldap::still_present(&provider, "carol").await.unwrap());
+    assert!(LdapDirectory::new(provider.clone()).still_present("alice").await.unwrap());
+    assert!(!LdapDirectory::new(provider.clone()).still_present("carol").await.unwrap());
+}
+
+#[tokio::test]
+async fn connections_are_kept_between_checks_and_replaced_when_the_directory_restarts() {
+    let Some(mut dir) = Slapd::start().await else { return };
+    let directory = std::sync::Arc::new(LdapDirectory::new(dir.provider()));
+    assert!(directory.check_password("alice", "alice-ldap-pw").await.unwrap().is_some());
+    assert_eq!((directory.connections_opened(), directory.idle_connections()), (1, 1));
+    // A wrong password leaves the connection bound as nobody; the next check binds the service
+    // account again before anything else, on the same connection.
+    assert!(directory.check_password("alice", "wrong").await.unwrap().is_none());
+    assert!(directory.check_password("alice", "alice-ldap-pw").await.unwrap().is_some());
+    assert!(directory.still_present("alice").await.unwrap());
+    assert!(!directory.still_present("carol").await.unwrap());
+    assert_eq!(directory.connections_opened(), 1, "one connection served every check");
+
+    // A burst opens what it needs and keeps at most MAX_IDLE of them.
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..MAX_IDLE + 2 {
+        let directory = directory.clone();
+        burst.spawn(async move { directory.check_password("alice", "alice-ldap-pw").await.unwrap().is_some() });
+    }
+    assert!(burst.join_all().await.into_iter().all(|signed_in| signed_in));
+    assert_eq!(directory.idle_connections(), MAX_IDLE);
+    let opened = directory.connections_opened();
+    assert!((2..=(MAX_IDLE as u64 + 3)).contains(&opened), "{opened}");
+
+    // The kept connections die with the directory; the next check opens a new one and is
+    // answered, not refused as unavailable.
+    dir.restart().await;
+    assert!(directory.check_password("alice", "alice-ldap-pw").await.unwrap().is_some());
+    assert!(directory.still_present("alice").await.unwrap());
+    assert!(directory.connections_opened() > opened);
 }
 
 #[tokio::test]
@@ -412,13 +463,13 @@ async fn a_disabled_filter_refuses_the_login_and_the_service_account_must_bind()
     let Some(dir) = Slapd::start().await else { return };
     let mut provider = dir.provider();
     provider.disabled_filter = Some("(mail=bob@example.org)".into());
-    assert!(sessiond_server::ldap::check_password(&provider, "bob", "bob-ldap-pw").await.unwrap().is_none());
-    assert!(!sessiond_server::ldap::still_present(&provider, "bob").await.unwrap());
-    assert!(sessiond_server::ldap::check_password(&provider, "alice", "alice-ldap-pw").await.unwrap().is_some());
+    assert!(LdapDirectory::new(provider.clone()).check_password("bob", "bob-ldap-pw").await.unwrap().is_none());
+    assert!(!LdapDirectory::new(provider.clone()).still_present("bob").await.unwrap());
+    assert!(LdapDirectory::new(provider.clone()).check_password("alice", "alice-ldap-pw").await.unwrap().is_some());
     // A wrong service password is the operator's problem: unavailable, not a wrong password.
     let mut provider = dir.provider();
     provider.bind_password = sessiond_core::provider::BindPassword("wrong".into());
-    let err = sessiond_server::ldap::check_password(&provider, "alice", "alice-ldap-pw").await.unwrap_err();
+    let err = LdapDirectory::new(provider.clone()).check_password("alice", "alice-ldap-pw").await.unwrap_err();
     assert_eq!(err.code(), "provider_unavailable");
 }
 
@@ -508,18 +559,18 @@ async fn ldaps_and_start_tls_check_the_directory_certificate_against_ca_file() {
     let mut ldaps = dir.provider();
     ldaps.url = format!("ldaps://127.0.0.1:{tls_port}");
     ldaps.ca_file = Some(ca.clone());
-    let user = sessiond_server::ldap::check_password(&ldaps, "alice", "alice-ldap-pw").await.unwrap().unwrap();
+    let user = LdapDirectory::new(ldaps.clone()).check_password("alice", "alice-ldap-pw").await.unwrap().unwrap();
     assert_eq!(user.groups, ["dev"]);
 
     let mut start_tls = dir.provider();
     start_tls.start_tls = true;
     start_tls.ca_file = Some(ca);
-    assert!(sessiond_server::ldap::check_password(&start_tls, "alice", "alice-ldap-pw").await.unwrap().is_some());
-    assert!(sessiond_server::ldap::check_password(&start_tls, "alice", "wrong").await.unwrap().is_none());
+    assert!(LdapDirectory::new(start_tls.clone()).check_password("alice", "alice-ldap-pw").await.unwrap().is_some());
+    assert!(LdapDirectory::new(start_tls.clone()).check_password("alice", "wrong").await.unwrap().is_none());
 
     // Without the CA, the system's roots do not know the test's CA: refused, not believed.
     ldaps.ca_file = None;
-    let err = sessiond_server::ldap::check_password(&ldaps, "alice", "alice-ldap-pw").await.unwrap_err();
+    let err = LdapDirectory::new(ldaps.clone()).check_password("alice", "alice-ldap-pw").await.unwrap_err();
     assert_eq!(err.code(), "provider_unavailable");
 }
 
@@ -531,10 +582,10 @@ async fn a_directory_that_accepts_but_never_answers_is_cut_off_at_the_timeout() 
     let mut provider = LdapProvider::new("ldap", format!("ldap://127.0.0.1:{port}"), ROOT_DN, ROOT_PW, SUFFIX);
     provider.timeout = Duration::from_millis(300);
     let started = Instant::now();
-    let err = sessiond_server::ldap::check_password(&provider, "alice", "pw").await.unwrap_err();
+    let err = LdapDirectory::new(provider.clone()).check_password("alice", "pw").await.unwrap_err();
     assert_eq!(err.code(), "provider_unavailable");
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
-    let err = sessiond_server::ldap::still_present(&provider, "alice").await.unwrap_err();
+    let err = LdapDirectory::new(provider.clone()).still_present("alice").await.unwrap_err();
     assert_eq!(err.code(), "provider_unavailable");
     drop(silent);
 }
