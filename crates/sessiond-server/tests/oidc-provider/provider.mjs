@@ -4,7 +4,8 @@
 //
 // It listens on a free loopback port and prints `ready <port>` once it serves. Its login page is
 // the only part made for tests: `GET /interaction/<uid>?user=<name>` signs <name> in and grants
-// the scopes asked for, with no form, so a test can drive the whole code flow over HTTP.
+// the scopes asked for, with no password, so a test can drive the whole code flow over HTTP;
+// without `user` it shows a form (`#user` and a button) that asks for it, for a browser.
 //
 // Environment: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, OIDC_REDIRECT_URIS and
 // OIDC_POST_LOGOUT_REDIRECT_URIS (comma-separated).
@@ -58,8 +59,11 @@ server.listen(0, '127.0.0.1', () => {
     const details = await provider.interactionDetails(ctx.req, ctx.res);
     const user = ctx.query.user;
     if (!user) {
-      ctx.status = 400;
-      ctx.body = 'say who signs in: ?user=<name>';
+      ctx.type = 'html';
+      ctx.body = '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Test provider: sign in</title></head>'
+        + '<body><h1>Test OpenID provider</h1><form method="get">'
+        + '<label for="user">User</label> <input id="user" name="user" autocomplete="off"> '
+        + '<button type="submit">Sign in</button></form></body></html>';
       return undefined;
     }
     const grant = new provider.Grant({ accountId: user, clientId: details.params.client_id });

@@ -15,6 +15,7 @@
 mod browser;
 mod caddy;
 mod nginx;
+mod oidc;
 mod process;
 mod traefik;
 mod webdriver;
@@ -175,6 +176,11 @@ pub struct Site {
 impl Site {
     /// Starts sessiond and the applications; the proxy will listen on `port`.
     pub async fn start(port: u16) -> Self {
+        Self::start_with(port, |_| {}).await
+    }
+
+    /// [`Site::start`], with the configuration changed by `edit` before sessiond reads it.
+    pub async fn start_with(port: u16, edit: impl FnOnce(&mut String)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("users.yml"), users_file()).unwrap();
         let mut config = vec![("sessiond.yml".to_owned(), example("sessiond.yml"))];
@@ -186,6 +192,7 @@ impl Site {
                 ("/etc/sessiond/users.yml", "users.yml".to_owned()),
             ],
         );
+        edit(&mut config[0].1);
         std::fs::write(dir.path().join("sessiond.yml"), &config[0].1).unwrap();
         let sessiond = Server::start(dir.path()).await;
         let (app_a, app_b) = (EchoApp::start("a").await, EchoApp::start("b").await);
