@@ -17,6 +17,10 @@
 //! The third is `oidc`: an OpenID Connect provider signs the person in (authorization code flow
 //! with PKCE) and sessiond takes the user, groups, email and name from the ID token's and the
 //! userinfo endpoint's claims ([`OidcProvider`]).
+//!
+//! The fourth is `saml`: a SAML 2.0 identity provider signs the person in (an `AuthnRequest`
+//! by the HTTP-Redirect binding, a signed assertion back by the HTTP-POST binding) and sessiond
+//! takes the user from the assertion's `NameID` or attributes ([`SamlProvider`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -44,6 +48,8 @@ pub enum Provider {
     Ldap(LdapProvider),
     /// An OpenID Connect provider.
     Oidc(OidcProvider),
+    /// A SAML 2.0 identity provider.
+    Saml(SamlProvider),
 }
 
 impl Provider {
@@ -53,6 +59,7 @@ impl Provider {
             Self::Header(h) => &h.id,
             Self::Ldap(l) => &l.id,
             Self::Oidc(o) => &o.id,
+            Self::Saml(s) => &s.id,
         }
     }
 
@@ -62,13 +69,14 @@ impl Provider {
             Self::Header(h) => &h.label,
             Self::Ldap(l) => &l.label,
             Self::Oidc(o) => &o.label,
+            Self::Saml(s) => &s.label,
         }
     }
 
     /// Whether the provider has its own sign-in (a portal button at `/login/{id}` and a
     /// `?journey={id}` in the API). An LDAP provider has none: it checks the password step.
     pub fn has_own_journey(&self) -> bool {
-        matches!(self, Self::Header(_) | Self::Oidc(_))
+        matches!(self, Self::Header(_) | Self::Oidc(_) | Self::Saml(_))
     }
 
     /// The authentication method recorded in the session's `amr`.
@@ -79,6 +87,7 @@ impl Provider {
             Self::Ldap(_) => "pwd",
             // Whatever the provider asked of the person, sessiond saw only its word for it.
             Self::Oidc(_) => "oidc",
+            Self::Saml(_) => "saml",
         }
     }
 }
@@ -429,6 +438,98 @@ fn issuer_problem(issuer: &str) -> Option<&'static str> {
     }
 }
 
+/// The default [`SamlClaims::username`]: the assertion's subject `NameID`, not an attribute.
+pub const SAML_NAME_ID: &str = "name_id";
+
+/// `kind: saml`: a SAML 2.0 identity provider, for which sessiond is the service provider.
+///
+/// The portal's button sends an `AuthnRequest` by the HTTP-Redirect binding to the identity
+/// provider's single sign-on service (from its metadata); the identity provider posts the
+/// response back to `<portal_url>/login/<id>/acs` (HTTP-POST binding). The assertion must be
+/// signed by a key of the identity provider's metadata, for this service provider, now, and in
+/// response to this sign-in's request. The service provider's metadata is served at
+/// `<portal_url>/login/<id>/metadata`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SamlProvider {
+    /// The provider's id.
+    pub id: String,
+    /// What the portal's button says.
+    pub label: String,
+    /// The identity provider's metadata (an `EntityDescriptor`, with its signing certificates
+    /// and an HTTP-Redirect single sign-on service).
+    pub idp_metadata_file: PathBuf,
+    /// This service provider's entity id. Default: none, `<portal_url>/login/<id>/metadata`
+    /// of the realm.
+    pub entity_id: Option<String>,
+    /// Where the user and profile come from.
+    pub claims: SamlClaims,
+}
+
+/// The assertion's parts a SAML user is read from; an attribute matches by its `Name` or its
+/// `FriendlyName`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SamlClaims {
+    /// The attribute that names the user, or [`SAML_NAME_ID`] (the default) for the subject's
+    /// `NameID`.
+    pub username: String,
+    /// The attribute with the groups, one per value. Default: `groups`.
+    pub groups: String,
+    /// The attribute with the email address. Default: `mail`.
+    pub email: String,
+    /// The attribute with the display name. Default: `displayName`.
+    pub name: String,
+}
+
+impl Default for SamlClaims {
+    fn default() -> Self {
+        Self {
+            username: SAML_NAME_ID.to_owned(),
+            groups: "groups".to_owned(),
+            email: "mail".to_owned(),
+            name: "displayName".to_owned(),
+        }
+    }
+}
+
+impl SamlProvider {
+    /// A provider with every optional setting at its default.
+    pub fn new(id: impl Into<String>, idp_metadata_file: impl Into<PathBuf>) -> Self {
+        let id = id.into();
+        Self {
+            label: id.clone(),
+            id,
+            idp_metadata_file: idp_metadata_file.into(),
+            entity_id: None,
+            claims: SamlClaims::default(),
+        }
+    }
+
+    /// Checks the settings that can be checked without the metadata.
+    ///
+    /// # Errors
+    /// [`ProviderError::BadId`], or [`ProviderError::BadOidc`] naming the setting: an empty
+    /// entity id or claim name.
+    pub fn validate(&self) -> Result<(), ProviderError> {
+        validate_id(&self.id)?;
+        let bad = |setting: &'static str, reason: &'static str| Err(ProviderError::BadOidc { setting, reason });
+        if self.entity_id.as_deref().is_some_and(|e| e.trim().is_empty() || e.chars().any(char::is_control)) {
+            return bad("entity_id", "must not be empty or hold control characters");
+        }
+        let c = &self.claims;
+        for (setting, name) in [
+            ("claims.username", &c.username),
+            ("claims.groups", &c.groups),
+            ("claims.email", &c.email),
+            ("claims.name", &c.name),
+        ] {
+            if name.trim().is_empty() {
+                return bad(setting, "must not be empty");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The service account's password; never written by `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BindPassword(pub String);
@@ -489,7 +590,7 @@ pub enum ProviderError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// An OpenID Connect provider setting that cannot work.
+    /// An OpenID Connect or SAML provider setting that cannot work.
     #[error("{setting} {reason}")]
     BadOidc {
         /// The setting's key within the provider.

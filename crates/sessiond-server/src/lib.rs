@@ -21,6 +21,8 @@ pub mod providers;
 pub mod realms;
 pub mod regulation;
 pub mod revocation;
+#[cfg(feature = "saml")]
+pub mod saml;
 pub mod sessions;
 pub mod state;
 pub mod totp;

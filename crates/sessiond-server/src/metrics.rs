@@ -208,10 +208,12 @@ pub enum LoginProvider {
     Ldap,
     /// An OpenID Connect provider.
     Oidc,
+    /// A SAML 2.0 identity provider.
+    Saml,
 }
 
 impl LoginProvider {
-    const ALL: [Self; 5] = [Self::Password, Self::Totp, Self::Header, Self::Ldap, Self::Oidc];
+    const ALL: [Self; 6] = [Self::Password, Self::Totp, Self::Header, Self::Ldap, Self::Oidc, Self::Saml];
 
     /// The first factor of `user`'s logins: the kind of the provider named in `<id>:<name>`, else
     /// the users file's password.
@@ -222,6 +224,7 @@ impl LoginProvider {
             Some(Provider::Header(_)) => Self::Header,
             Some(Provider::Ldap(_)) => Self::Ldap,
             Some(Provider::Oidc(_)) => Self::Oidc,
+            Some(Provider::Saml(_)) => Self::Saml,
             _ => Self::Password,
         }
     }
@@ -233,6 +236,7 @@ impl LoginProvider {
             Self::Header => "header",
             Self::Ldap => "ldap",
             Self::Oidc => "oidc",
+            Self::Saml => "saml",
         }
     }
 }

@@ -14,6 +14,7 @@
 //! journey is useless in another (its verifier and nonce differ).
 
 use crate::portal::csrf::{self, Purpose};
+use crate::providers::SignInError;
 use crate::state::{App, Realm};
 use crate::users::User;
 use openidconnect::core::{
@@ -80,28 +81,6 @@ type Client = openidconnect::Client<
     EndpointMaybeSet,
     EndpointMaybeSet,
 >;
-
-/// Why a sign-in with a provider did not end in a user.
-#[derive(Debug, thiserror::Error)]
-pub enum OidcError {
-    /// The provider could not be reached, or answered nonsense: nobody's fault, try later.
-    #[error("the OpenID provider is unavailable: {0}")]
-    Unavailable(String),
-    /// The answer does not prove who the visitor is: refused, and audited with `reason`.
-    #[error("{detail}")]
-    Refused {
-        /// The audit reason (`oidc_…`).
-        reason: &'static str,
-        /// What was wrong, for the log.
-        detail: String,
-    },
-}
-
-impl OidcError {
-    fn refused(reason: &'static str, detail: impl std::fmt::Display) -> Self {
-        Self::Refused { reason, detail: detail.to_string() }
-    }
-}
 
 struct Discovered {
     metadata: ProviderMetadataWithLogout,
@@ -185,7 +164,7 @@ pub fn post_logout_uri(realm: &Realm) -> Option<Url> {
     portal_path(realm, &["login"])
 }
 
-fn portal_path(realm: &Realm, segments: &[&str]) -> Option<Url> {
+pub(crate) fn portal_path(realm: &Realm, segments: &[&str]) -> Option<Url> {
     let mut url = realm.policy.portal_url.clone();
     url.path_segments_mut().ok()?.pop_if_empty().extend(segments);
     url.set_query(None);
@@ -218,13 +197,13 @@ impl OidcClient {
         &self.provider
     }
 
-    fn http(&self) -> Result<&openidconnect::reqwest::Client, OidcError> {
-        self.http.as_ref().map_err(|e| OidcError::Unavailable(e.clone()))
+    fn http(&self) -> Result<&openidconnect::reqwest::Client, SignInError> {
+        self.http.as_ref().map_err(|e| SignInError::Unavailable(e.clone()))
     }
 
     /// The metadata, discovered again when it is older than [`METADATA_TTL`] or, with
     /// `keys_missed`, older than [`KEY_REFRESH_GAP`]. One discovery at a time per provider.
-    async fn metadata(&self, keys_missed: bool) -> Result<Arc<Discovered>, OidcError> {
+    async fn metadata(&self, keys_missed: bool) -> Result<Arc<Discovered>, SignInError> {
         let mut cached = self.discovered.lock().await;
         if let Some(d) = cached.as_ref() {
             let age = d.fetched.elapsed();
@@ -232,19 +211,20 @@ impl OidcClient {
                 return Ok(d.clone());
             }
         }
-        let issuer = IssuerUrl::new(self.provider.issuer.clone()).map_err(|e| OidcError::Unavailable(e.to_string()))?;
+        let issuer =
+            IssuerUrl::new(self.provider.issuer.clone()).map_err(|e| SignInError::Unavailable(e.to_string()))?;
         let metadata = ProviderMetadataWithLogout::discover_async(issuer, self.http()?)
             .await
-            .map_err(|e| OidcError::Unavailable(format!("discovery: {}", error_chain(&e))))?;
+            .map_err(|e| SignInError::Unavailable(format!("discovery: {}", error_chain(&e))))?;
         info!(provider = %self.provider.id, keys = metadata.jwks().keys().len(), "OpenID provider discovered");
         let discovered = Arc::new(Discovered { metadata, fetched: Instant::now() });
         *cached = Some(discovered.clone());
         Ok(discovered)
     }
 
-    fn client(&self, discovered: &Discovered, realm: &Realm) -> Result<Client, OidcError> {
+    fn client(&self, discovered: &Discovered, realm: &Realm) -> Result<Client, SignInError> {
         let redirect = redirect_uri(realm, &self.provider.id)
-            .ok_or_else(|| OidcError::Unavailable("the portal URL cannot carry a path".to_owned()))?;
+            .ok_or_else(|| SignInError::Unavailable("the portal URL cannot carry a path".to_owned()))?;
         let client = Client::from_provider_metadata(
             discovered.metadata.clone(),
             ClientId::new(self.provider.client_id.clone()),
@@ -257,8 +237,8 @@ impl OidcClient {
     /// Where to send the browser to sign in, for the journey of `auth_id` in `realm`.
     ///
     /// # Errors
-    /// [`OidcError::Unavailable`] when the provider cannot be discovered.
-    pub async fn authorization_url(&self, app: &App, realm: &Realm, auth_id: &str) -> Result<Url, OidcError> {
+    /// [`SignInError::Unavailable`] when the provider cannot be discovered.
+    pub async fn authorization_url(&self, app: &App, realm: &Realm, auth_id: &str) -> Result<Url, SignInError> {
         let discovered = self.metadata(false).await?;
         let client = self.client(&discovered, realm)?;
         let secrets = JourneySecrets::of(app, auth_id);
@@ -282,28 +262,28 @@ impl OidcClient {
     /// token and reads the user from its claims and the userinfo endpoint's.
     ///
     /// # Errors
-    /// [`OidcError::Refused`] when the provider refuses the code, the ID token fails a check
+    /// [`SignInError::Refused`] when the provider refuses the code, the ID token fails a check
     /// (signature, issuer, audience, time, nonce) or names no usable user;
-    /// [`OidcError::Unavailable`] when the provider cannot be reached.
-    pub async fn sign_in(&self, app: &App, realm: &Realm, auth_id: &str, code: &str) -> Result<User, OidcError> {
+    /// [`SignInError::Unavailable`] when the provider cannot be reached.
+    pub async fn sign_in(&self, app: &App, realm: &Realm, auth_id: &str, code: &str) -> Result<User, SignInError> {
         let secrets = JourneySecrets::of(app, auth_id);
         let mut discovered = self.metadata(false).await?;
         let client = self.client(&discovered, realm)?;
         let tokens = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|e| OidcError::Unavailable(e.to_string()))?
+            .map_err(|e| SignInError::Unavailable(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(secrets.verifier))
             .request_async(self.http()?)
             .await
             .map_err(|e| match e {
                 RequestTokenError::ServerResponse(refusal) => {
-                    OidcError::refused("oidc_code_refused", format!("the token endpoint said {}", refusal.error()))
+                    SignInError::refused("oidc_code_refused", format!("the token endpoint said {}", refusal.error()))
                 }
-                other => OidcError::Unavailable(format!("token endpoint: {}", error_chain(&other))),
+                other => SignInError::Unavailable(format!("token endpoint: {}", error_chain(&other))),
             })?;
         let id_token = tokens
             .id_token()
-            .ok_or_else(|| OidcError::refused("oidc_no_id_token", "no ID token came with the code"))?;
+            .ok_or_else(|| SignInError::refused("oidc_no_id_token", "no ID token came with the code"))?;
         let nonce = Nonce::new(secrets.nonce);
         let verify = |client: &Client| {
             let checks = client.id_token_verifier().require_issuer_match(true).require_audience_match(true);
@@ -317,9 +297,9 @@ impl OidcClient {
         }
         let claims = claims.map_err(|e| match e {
             openidconnect::ClaimsVerificationError::InvalidNonce(_) => {
-                OidcError::refused("oidc_nonce_mismatch", "the ID token's nonce is not this sign-in's")
+                SignInError::refused("oidc_nonce_mismatch", "the ID token's nonce is not this sign-in's")
             }
-            other => OidcError::refused("oidc_id_token_invalid", format!("ID token refused: {other}")),
+            other => SignInError::refused("oidc_id_token_invalid", format!("ID token refused: {other}")),
         })?;
         let mut all = to_map(&claims);
         let client = self.client(&discovered, realm)?;
@@ -327,9 +307,9 @@ impl OidcClient {
             let info: UserInfoClaims<OtherClaims, CoreGenderClaim> =
                 request.request_async(self.http()?).await.map_err(|e| match e {
                     openidconnect::UserInfoError::ClaimsVerification(e) => {
-                        OidcError::refused("oidc_userinfo_invalid", format!("userinfo refused: {e}"))
+                        SignInError::refused("oidc_userinfo_invalid", format!("userinfo refused: {e}"))
                     }
-                    other => OidcError::Unavailable(format!("userinfo endpoint: {}", error_chain(&other))),
+                    other => SignInError::Unavailable(format!("userinfo endpoint: {}", error_chain(&other))),
                 })?;
             // The ID token, signed, wins over the userinfo answer for a claim both carry.
             for (name, value) in to_map(&info) {
@@ -340,13 +320,13 @@ impl OidcClient {
     }
 
     /// The session user from the claims, after `claims.*`.
-    fn user_of(&self, claims: &Map<String, Value>) -> Result<User, OidcError> {
+    fn user_of(&self, claims: &Map<String, Value>) -> Result<User, SignInError> {
         let names = &self.provider.claims;
         let username = text_claim(claims, &names.username).ok_or_else(|| {
-            OidcError::refused("oidc_no_username", format!("the claims carry no {} to name the user", names.username))
+            SignInError::refused("oidc_no_username", format!("the claims carry no {} to name the user", names.username))
         })?;
         let name =
-            qualified_user(&self.provider.id, &username).map_err(|e| OidcError::refused("oidc_no_username", e))?;
+            qualified_user(&self.provider.id, &username).map_err(|e| SignInError::refused("oidc_no_username", e))?;
         let email_verified = !matches!(claims.get("email_verified"), Some(Value::Bool(false)))
             && claims.get("email_verified").and_then(Value::as_str) != Some("false");
         Ok(User {
@@ -449,7 +429,7 @@ mod tests {
         provider.claims.username = "preferred_username".into();
         assert_eq!(client(provider.clone()).user_of(&all).unwrap().name, "corp:alice");
         provider.claims.username = "upn".into();
-        assert!(matches!(client(provider).user_of(&all), Err(OidcError::Refused { reason: "oidc_no_username", .. })));
+        assert!(matches!(client(provider).user_of(&all), Err(SignInError::Refused { reason: "oidc_no_username", .. })));
     }
 
     #[test]

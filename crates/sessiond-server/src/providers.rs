@@ -66,3 +66,25 @@ pub fn header_identity(
         disabled: false,
     })
 }
+
+/// Why a sign-in at an OpenID or SAML identity provider did not end in a user.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// The provider could not be reached, or answered nonsense: nobody's fault, try later.
+    #[error("the identity provider is unavailable: {0}")]
+    Unavailable(String),
+    /// The answer does not prove who the visitor is: refused, and audited with `reason`.
+    #[error("{detail}")]
+    Refused {
+        /// The audit reason (`oidc_…`, `saml_…`).
+        reason: &'static str,
+        /// What was wrong, for the log.
+        detail: String,
+    },
+}
+
+impl SignInError {
+    pub(crate) fn refused(reason: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::Refused { reason, detail: detail.to_string() }
+    }
+}

@@ -119,6 +119,9 @@ pub struct AppInner {
     pub oidc: crate::oidc::OidcClients,
     /// The LDAP providers' directories, with the connections each keeps open.
     pub ldap: crate::ldap::LdapDirectories,
+    /// The SAML providers' clients, with their identity providers' metadata.
+    #[cfg(feature = "saml")]
+    pub saml: crate::saml::SamlClients,
 }
 
 impl std::ops::Deref for App {
@@ -186,6 +189,8 @@ impl App {
             regulator: crate::regulation::Regulator::new(settings.regulation),
             oidc: crate::oidc::OidcClients::new(&settings.providers),
             ldap: crate::ldap::LdapDirectories::new(&settings.providers),
+            #[cfg(feature = "saml")]
+            saml: crate::saml::SamlClients::new(&settings.providers),
             settings,
             audit,
             access: arc_swap::ArcSwap::from_pointee(sessiond_core::access::AccessControl::default()),

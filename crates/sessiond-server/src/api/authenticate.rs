@@ -228,7 +228,7 @@ pub(crate) async fn authenticate(
                 Provider::Header(header) => {
                     crate::providers::header_identity(&app, &ctx, header, connect.map(|c| c.0.0), &headers)?
                 }
-                Provider::Oidc(_) => {
+                Provider::Oidc(_) | Provider::Saml(_) => {
                     return Err(ApiError::BadRequest(format!(
                         "provider {id} signs in through the browser: send the visitor to the portal's /login/{id}"
                     )));

@@ -25,6 +25,9 @@ pub(crate) enum Purpose {
     OidcNonce,
     /// The PKCE code verifier of an OpenID Connect sign-in.
     OidcPkce,
+    /// The `ID` of a SAML sign-in's `AuthnRequest`.
+    #[cfg(feature = "saml")]
+    SamlRequest,
 }
 
 impl Purpose {
@@ -35,6 +38,8 @@ impl Purpose {
             Self::OidcState => b"oidc state",
             Self::OidcNonce => b"oidc nonce",
             Self::OidcPkce => b"oidc pkce verifier",
+            #[cfg(feature = "saml")]
+            Self::SamlRequest => b"saml authn request id",
         }
     }
 }

@@ -36,6 +36,22 @@ pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
     response
 }
 
+/// The one line of script a portal page runs: it sends the SAML continue page's form, from the
+/// portal's own site (see `saml.rs`). Allowed by its hash, nothing else is.
+#[cfg(feature = "saml")]
+pub(crate) const CONTINUE_SCRIPT: &str = "document.getElementById('continue').submit();";
+
+/// The Content-Security-Policy of the SAML continue page: the pages' own, plus
+/// [`CONTINUE_SCRIPT`] by its SHA-256, and forms to this origin only.
+#[cfg(feature = "saml")]
+pub(crate) fn continue_page_policy() -> HeaderValue {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CONTINUE_SCRIPT.as_bytes()));
+    HeaderValue::from_str(&format!("{CSP_BASE}; script-src 'sha256-{hash}'; form-action 'self'; {CSP_TAIL}"))
+        .unwrap_or(HeaderValue::from_static(CSP_PLAIN))
+}
+
 /// The Content-Security-Policy of the realm's pages.
 pub(crate) fn content_security_policy(app: &App, realm: &Realm) -> HeaderValue {
     let sources = form_action_sources(realm, &app.settings.allowed_redirects).join(" ");

@@ -207,7 +207,7 @@ async fn signed_in(
 }
 
 /// The flash for a refused step, when it is one the visitor can act on.
-fn refusal_flash(e: &ApiError) -> Option<Flash> {
+pub(super) fn refusal_flash(e: &ApiError) -> Option<Flash> {
     match e {
         ApiError::InvalidCredentials => Some(Flash::InvalidCredentials),
         ApiError::TooManyAttempts => Some(Flash::TooManyAttempts),
@@ -372,8 +372,8 @@ pub(super) async fn provider_login(
         Provider::Header(header) => {
             crate::providers::header_identity(&app, &ctx, header, connect.map(|c| c.0.0), &headers)?
         }
-        Provider::Oidc(_) => {
-            return start_oidc(&app, realm, &cookies, &id, rd.as_ref().map(|r| r.given.clone())).await;
+        Provider::Oidc(_) | Provider::Saml(_) => {
+            return start_external(&app, realm, &cookies, &id, rd.as_ref().map(|r| r.given.clone())).await;
         }
         _ => return Err(PageError::NotFound),
     };
@@ -381,25 +381,51 @@ pub(super) async fn provider_login(
     external_outcome(&app, realm, &cookies, outcome, rd.as_ref()).await
 }
 
-/// Sends the visitor to sign in at the OpenID provider `id`, in a new journey.
-async fn start_oidc(
+/// Sends the visitor to sign in at the OpenID or SAML provider `id`, in a new journey.
+async fn start_external(
     app: &App,
     realm: &Realm,
     cookies: &ResponseCookies,
     id: &str,
     return_to: Option<String>,
 ) -> Result<Response, PageError> {
-    let client = app.oidc.get(id).ok_or(PageError::NotFound)?;
     let mut state = journeys::new_state(realm, Purpose::Login, Step::Provider, app.clock.now());
     state.provider = Some(id.to_owned());
     state.return_to = return_to;
     let auth_id = journeys::start(app, realm, state).await?;
-    let url = client.authorization_url(app, realm, &auth_id).await.map_err(|e| {
-        warn!(provider = %id, error = %e, "sign-in at the OpenID provider cannot start");
+    let url = match app.oidc.get(id) {
+        Some(oidc) => oidc.authorization_url(app, realm, &auth_id).await,
+        None => saml_authorization_url(app, realm, id, &auth_id).ok_or(PageError::NotFound)?,
+    };
+    let url = url.map_err(|e| {
+        warn!(provider = %id, error = %e, "sign-in at the identity provider cannot start");
         ApiError::ProviderUnavailable(std::sync::Arc::new(e))
     })?;
     journeys::set_authn_cookie(cookies, realm, &auth_id);
     Ok(see_other(url.as_str()))
+}
+
+/// Where the SAML provider `id` signs the journey of `auth_id` in; none when there is no such
+/// provider.
+#[cfg(feature = "saml")]
+fn saml_authorization_url(
+    app: &App,
+    realm: &Realm,
+    id: &str,
+    auth_id: &str,
+) -> Option<Result<url::Url, crate::providers::SignInError>> {
+    app.saml.get(id).map(|saml| saml.authorization_url(app, realm, auth_id))
+}
+
+/// Without the `saml` feature there is no SAML provider.
+#[cfg(not(feature = "saml"))]
+fn saml_authorization_url(
+    _: &App,
+    _: &Realm,
+    _: &str,
+    _: &str,
+) -> Option<Result<url::Url, crate::providers::SignInError>> {
+    None
 }
 
 /// What the provider sends back to `GET /login/{provider}/callback`.
@@ -435,42 +461,19 @@ pub(super) async fn provider_callback(
     let realm = &ctx.realm;
     let client = app.oidc.get(&id).cloned().ok_or(PageError::NotFound)?;
     let refuse = |reason: &'static str, detail: &str, flash: Flash| {
-        warn!(provider = %id, realm = %realm.name(), reason, detail, "sign-in with an OpenID provider refused");
-        app.audit(
-            AuditKind::LoginFailed,
-            &AuditEvent {
-                realm: Some(realm.name()),
-                reason: Some(reason),
-                ip: ctx.ip.as_deref(),
-                user_agent: ctx.user_agent.as_deref(),
-                ..AuditEvent::default()
-            },
-        );
-        journeys::delete_authn_cookie(&cookies, realm);
-        flash::set(&cookies, realm, flash);
-        see_other("/login")
+        refuse_sign_in(&app, &ctx, &cookies, &id, reason, detail, flash)
     };
     let Ok(axum::extract::Query(query)) = query else {
         return Ok(refuse("oidc_bad_callback", "unreadable query", Flash::ProviderRefused));
     };
-    let presented = journeys::presented_auth_id(&headers, realm).map(str::to_owned);
-    if presented.is_none() && query.same_site.is_none() && journeys::authn_cookie(realm).same_site == SameSite::Strict {
+    let presented = journeys::presented_auth_id(&headers, realm).is_some();
+    if !presented && query.same_site.is_none() && journeys::authn_cookie(realm).same_site == SameSite::Strict {
         return Ok(same_site_reload(&app, realm, &id, &query));
     }
-    let Some(auth_id) = presented else {
-        return Ok(refuse("oidc_no_journey", "no sign-in cookie came back", Flash::JourneyExpired));
+    let (auth_id, journey) = match waiting_journey(&app, &ctx, &cookies, &headers, &id, "oidc_no_journey").await? {
+        Ok(waiting) => waiting,
+        Err(refused) => return Ok(refused),
     };
-    let journey = match journeys::load(&app, realm, &auth_id, app.clock.now()).await {
-        Ok(journey) => journey,
-        Err(e) => {
-            let flash = refusal_flash(&e).ok_or(e)?;
-            return Ok(refuse("oidc_no_journey", "the sign-in ended or was never started here", flash));
-        }
-    };
-    if journey.state.step != Step::Provider || journey.state.provider.as_deref() != Some(id.as_str()) {
-        journeys::end(&app, &journey).await?;
-        return Ok(refuse("oidc_no_journey", "the sign-in waits for something else", Flash::JourneyExpired));
-    }
     let state_ok = query
         .state
         .as_deref()
@@ -494,20 +497,93 @@ pub(super) async fn provider_callback(
         return Ok(refuse("oidc_no_journey", "the sign-in was answered twice", flash));
     }
     let rd = valid_redirect(&app, realm, journey.state.return_to.as_deref());
-    let user = match client.sign_in(&app, realm, &auth_id, &code).await {
-        Ok(user) => user,
-        Err(crate::oidc::OidcError::Refused { reason, detail }) => {
-            return Ok(refuse(reason, &detail, Flash::ProviderRefused));
+    let user = client.sign_in(&app, realm, &auth_id, &code).await;
+    provider_answer(&app, &ctx, &cookies, &headers, &id, user, rd.as_ref()).await
+}
+
+/// Ends a sign-in at an identity provider that failed a check: logged, audited as
+/// `login_failed` with `reason`, the journey cookie deleted, and `303 /login` with `flash`.
+pub(super) fn refuse_sign_in(
+    app: &App,
+    ctx: &RequestContext,
+    cookies: &ResponseCookies,
+    id: &str,
+    reason: &'static str,
+    detail: &str,
+    flash: Flash,
+) -> Response {
+    let realm = &ctx.realm;
+    warn!(provider = %id, realm = %realm.name(), reason, detail, "sign-in with an identity provider refused");
+    app.audit(
+        AuditKind::LoginFailed,
+        &AuditEvent {
+            realm: Some(realm.name()),
+            reason: Some(reason),
+            ip: ctx.ip.as_deref(),
+            user_agent: ctx.user_agent.as_deref(),
+            ..AuditEvent::default()
+        },
+    );
+    journeys::delete_authn_cookie(cookies, realm);
+    flash::set(cookies, realm, flash);
+    see_other("/login")
+}
+
+/// The `auth_id` and journey of the request's journey cookie, when that journey waits for
+/// provider `id`; otherwise the refusal (`no_journey`), the journey ended.
+pub(super) async fn waiting_journey(
+    app: &App,
+    ctx: &RequestContext,
+    cookies: &ResponseCookies,
+    headers: &HeaderMap,
+    id: &str,
+    no_journey: &'static str,
+) -> Result<Result<(String, Journey), Response>, PageError> {
+    let realm = &ctx.realm;
+    let refuse = |detail: &str, flash| Ok(Err(refuse_sign_in(app, ctx, cookies, id, no_journey, detail, flash)));
+    let Some(auth_id) = journeys::presented_auth_id(headers, realm).map(str::to_owned) else {
+        return refuse("no sign-in cookie came back", Flash::JourneyExpired);
+    };
+    let journey = match journeys::load(app, realm, &auth_id, app.clock.now()).await {
+        Ok(journey) => journey,
+        Err(e) => {
+            let flash = refusal_flash(&e).ok_or(e)?;
+            return refuse("the sign-in ended or was never started here", flash);
         }
-        Err(e @ crate::oidc::OidcError::Unavailable(_)) => {
-            warn!(provider = %id, error = %e, "OpenID provider unavailable at a sign-in");
-            journeys::delete_authn_cookie(&cookies, realm);
+    };
+    if journey.state.step != Step::Provider || journey.state.provider.as_deref() != Some(id) {
+        journeys::end(app, &journey).await?;
+        return refuse("the sign-in waits for something else", Flash::JourneyExpired);
+    }
+    Ok(Ok((auth_id, journey)))
+}
+
+/// Goes on from an identity provider's answer: a refusal ends the sign-in, an unreachable
+/// provider is `503`, a user signs in through the journey engine.
+pub(super) async fn provider_answer(
+    app: &App,
+    ctx: &RequestContext,
+    cookies: &ResponseCookies,
+    headers: &HeaderMap,
+    id: &str,
+    user: Result<crate::users::User, crate::providers::SignInError>,
+    rd: Option<&super::Redirect>,
+) -> Result<Response, PageError> {
+    let realm = &ctx.realm;
+    let user = match user {
+        Ok(user) => user,
+        Err(crate::providers::SignInError::Refused { reason, detail }) => {
+            return Ok(refuse_sign_in(app, ctx, cookies, id, reason, &detail, Flash::ProviderRefused));
+        }
+        Err(e @ crate::providers::SignInError::Unavailable(_)) => {
+            warn!(provider = %id, error = %e, "identity provider unavailable at a sign-in");
+            journeys::delete_authn_cookie(cookies, realm);
             return Err(ApiError::ProviderUnavailable(std::sync::Arc::new(e)).into());
         }
     };
-    let provider = crate::providers::find(&app, &id).cloned().ok_or(PageError::NotFound)?;
-    let outcome = crate::login::external_login(&app, &ctx, &headers, &cookies, &provider, user).await;
-    external_outcome(&app, realm, &cookies, outcome, rd.as_ref()).await
+    let provider = crate::providers::find(app, id).cloned().ok_or(PageError::NotFound)?;
+    let outcome = crate::login::external_login(app, ctx, headers, cookies, &provider, user).await;
+    external_outcome(app, realm, cookies, outcome, rd).await
 }
 
 /// A page that asks for the same callback again, from the portal's own site: a browser does not
@@ -529,7 +605,7 @@ fn same_site_reload(app: &App, realm: &Realm, id: &str, query: &CallbackQuery) -
 }
 
 /// Where a provider's sign-in goes from its outcome.
-async fn external_outcome(
+pub(super) async fn external_outcome(
     app: &App,
     realm: &Realm,
     cookies: &ResponseCookies,

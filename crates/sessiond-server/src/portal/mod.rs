@@ -1,7 +1,9 @@
 //! The portal: the HTML pages people use to sign in, see and end their sessions, and sign out.
 //!
 //! Every page is rendered on the server from compile-time templates and works without
-//! JavaScript (the pages carry none, and their Content-Security-Policy forbids it). Forms that
+//! JavaScript (the pages carry none, and their Content-Security-Policy forbids it; the one
+//! exception, the SAML continue page's line that sends its form, is allowed by its hash and has
+//! a button for browsers without scripts). Forms that
 //! change something are POSTs protected three ways: a CSRF token bound to the visitor (the login
 //! ticket before sign-in, the session after), an `Origin`/`Sec-Fetch-Site` check, and cookies that
 //! are `SameSite=Lax` at least. Nothing from the URL reaches a page except a redirect target that
@@ -18,6 +20,8 @@ mod flash;
 mod headers;
 mod login;
 mod logout;
+#[cfg(feature = "saml")]
+mod saml;
 mod totp;
 
 use crate::error::{ApiError, ErrorDetail};
@@ -39,6 +43,20 @@ use url::Url;
 
 pub(crate) use flash::Flash;
 
+/// The SAML service provider's metadata and assertion consumer service.
+#[cfg(feature = "saml")]
+fn saml_routes() -> Router<App> {
+    Router::new()
+        .route("/login/{provider}/metadata", get(saml::metadata))
+        .route("/login/{provider}/acs", post(saml::acs))
+}
+
+/// Without the `saml` feature there is no SAML provider, so no route of one.
+#[cfg(not(feature = "saml"))]
+fn saml_routes() -> Router<App> {
+    Router::new()
+}
+
 /// Routes of the portal and its stylesheet.
 pub(crate) fn router() -> Router<App> {
     Router::new()
@@ -46,6 +64,7 @@ pub(crate) fn router() -> Router<App> {
         .route("/login/totp", get(login::totp_form).post(login::totp_submit))
         .route("/login/{provider}", get(login::provider_login))
         .route("/login/{provider}/callback", get(login::provider_callback))
+        .merge(saml_routes())
         .route("/", get(account::account_page))
         .route("/sessions/{id}/revoke", post(account::revoke_session))
         .route("/sessions/revoke-others", post(account::revoke_other_sessions))

@@ -14,6 +14,8 @@ mod oidc;
 mod portal;
 mod providers;
 mod realms;
+#[cfg(feature = "saml")]
+mod saml;
 mod support;
 mod timeouts;
 mod tokens;

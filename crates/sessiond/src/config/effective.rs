@@ -7,7 +7,7 @@ use super::{Config, StorageConfig};
 use serde::Serialize;
 use sessiond_core::cookie::SameSite;
 use sessiond_core::duration::format_duration;
-use sessiond_core::provider::{LdapGroups, LdapProvider, OidcProvider, Provider};
+use sessiond_core::provider::{LdapGroups, LdapProvider, OidcProvider, Provider, SamlProvider};
 use sessiond_core::realm::{HttpOnlyMode, RealmPolicy};
 use sessiond_store::{RedisMode, RedisSettings};
 use std::collections::BTreeMap;
@@ -226,6 +226,31 @@ struct LoginProvider {
     ldap: Option<LdapFields>,
     #[serde(flatten)]
     oidc: Option<OidcFields>,
+    #[serde(flatten)]
+    saml: Option<SamlFields>,
+}
+
+/// A SAML provider's settings.
+#[derive(Serialize)]
+struct SamlFields {
+    idp_metadata_file: String,
+    entity_id: Option<String>,
+    claims: OidcClaimsView,
+}
+
+impl From<&SamlProvider> for SamlFields {
+    fn from(s: &SamlProvider) -> Self {
+        Self {
+            idp_metadata_file: path(&s.idp_metadata_file),
+            entity_id: s.entity_id.clone(),
+            claims: OidcClaimsView {
+                username: s.claims.username.clone(),
+                groups: s.claims.groups.clone(),
+                email: s.claims.email.clone(),
+                name: s.claims.name.clone(),
+            },
+        }
+    }
 }
 
 /// An OpenID Connect provider's settings; the client secret shows as `[redacted]`.
@@ -342,7 +367,7 @@ struct HeaderFields {
 impl From<&Provider> for LoginProvider {
     fn from(provider: &Provider) -> Self {
         let off = |name: &Option<String>| name.clone().unwrap_or_default();
-        let (kind, header, ldap, oidc) = match provider {
+        let (kind, header, ldap, oidc, saml) = match provider {
             Provider::Header(h) => (
                 "header",
                 Some(HeaderFields {
@@ -353,13 +378,15 @@ impl From<&Provider> for LoginProvider {
                 }),
                 None,
                 None,
+                None,
             ),
-            Provider::Ldap(l) => ("ldap", None, Some(LdapFields::from(l)), None),
-            Provider::Oidc(o) => ("oidc", None, None, Some(OidcFields::from(o))),
+            Provider::Ldap(l) => ("ldap", None, Some(LdapFields::from(l)), None, None),
+            Provider::Oidc(o) => ("oidc", None, None, Some(OidcFields::from(o)), None),
+            Provider::Saml(s) => ("saml", None, None, None, Some(SamlFields::from(s))),
             // A kind added to core but not yet to this view: at least what every provider has.
-            other => (other.method(), None, None, None),
+            other => (other.method(), None, None, None, None),
         };
-        Self { id: provider.id().to_owned(), kind, label: provider.label().to_owned(), header, ldap, oidc }
+        Self { id: provider.id().to_owned(), kind, label: provider.label().to_owned(), header, ldap, oidc, saml }
     }
 }
 

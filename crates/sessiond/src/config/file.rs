@@ -358,9 +358,13 @@ pub(super) struct LoginProvider {
     /// `oidc` only: signing out also signs out at the provider (RP-initiated logout).
     /// Default: `false`.
     pub(super) logout: Option<bool>,
+    /// `saml` only: the identity provider's metadata file. Required.
+    pub(super) idp_metadata_file: Option<PathBuf>,
+    /// `saml` only: this service provider's entity id. Default: `<portal_url>/login/<id>/metadata`.
+    pub(super) entity_id: Option<String>,
 }
 
-/// `authentication.providers[].claims` (`kind: oidc`).
+/// `authentication.providers[].claims` (`kind: oidc` and `kind: saml`).
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]

@@ -124,6 +124,8 @@ static PROVIDER: Node = Section(&[
     ("scopes", Leaf(List)),
     ("claims", Section(&[("username", Leaf(Str)), ("groups", Leaf(Str)), ("email", Leaf(Str)), ("name", Leaf(Str))])),
     ("logout", Leaf(Bool)),
+    ("idp_metadata_file", Leaf(Str)),
+    ("entity_id", Leaf(Str)),
 ]);
 
 /// `storage.redis`: where the Redis deployment is and how to reach it.

@@ -1696,17 +1696,17 @@ fn bad_labels_are_refused() {
 
 #[test]
 fn unknown_provider_kinds_are_refused_naming_the_known_ones() {
-    let error = refused(&with_providers("    - {id: sso, kind: saml}\n"), "authentication.providers[0].kind");
+    let error = refused(&with_providers("    - {id: sso, kind: cas}\n"), "authentication.providers[0].kind");
     assert_eq!(
         error.to_string(),
-        "authentication.providers[0].kind: unknown provider kind \"saml\": expected header, ldap, oidc"
+        "authentication.providers[0].kind: unknown provider kind \"cas\": expected header, ldap, oidc, saml"
     );
     let error = refused(&with_providers("    - {id: sso, kind: Header}\n"), "authentication.providers[0].kind");
     assert!(error.to_string().contains("expected header"), "{error}");
     let error = refused(&with_providers("    - {id: sso}\n"), "authentication.providers[0].kind");
     assert_eq!(
         error.to_string(),
-        "authentication.providers[0].kind: missing; every provider needs one: header, ldap, oidc"
+        "authentication.providers[0].kind: missing; every provider needs one: header, ldap, oidc, saml"
     );
 }
 
@@ -2328,4 +2328,103 @@ fn oidc_providers_show_in_the_effective_output_without_the_secret_and_read_back(
             "logout": true, "timeout": "10s", "ca_file": ca.path().display().to_string(),
         })
     );
+}
+
+/// An identity provider's metadata as pysaml2 writes it: an entity id, an HTTP-Redirect single
+/// sign-on service and a signing certificate.
+#[cfg(feature = "saml")]
+const IDP_METADATA: &str = include_str!("testdata/saml-idp-metadata.xml");
+
+#[cfg(feature = "saml")]
+fn saml_provider(config: &Config, index: usize) -> &sessiond_core::provider::SamlProvider {
+    match &config.providers[index] {
+        Provider::Saml(saml) => saml,
+        other => panic!("not a saml provider: {other:?}"),
+    }
+}
+
+#[cfg(feature = "saml")]
+#[test]
+fn saml_providers_read_their_settings_and_check_the_metadata() {
+    use sessiond_core::provider::{SamlClaims, SamlProvider};
+    let metadata = secret_file(IDP_METADATA.as_bytes());
+    let at = metadata.path().display();
+    let config =
+        parse(&format!("authentication: {{providers: [{{id: corp, kind: saml, idp_metadata_file: '{at}'}}]}}"))
+            .unwrap();
+    assert_eq!(*saml_provider(&config, 0), SamlProvider::new("corp", metadata.path()));
+    assert_eq!(SamlClaims::default().username, "name_id", "the subject's NameID unless told otherwise");
+    assert_eq!(config.providers[0].method(), "saml");
+    assert!(config.providers[0].has_own_journey());
+    let yaml = format!(
+        "authentication:\n  providers:\n    - {{id: corp, kind: saml, label: Corp SAML, idp_metadata_file: '{at}', \
+         entity_id: 'https://auth.example.org/sp', claims: {{username: uid, groups: memberOf, email: email, name: cn}}}}\n"
+    );
+    let config = parse(&yaml).unwrap();
+    let saml = saml_provider(&config, 0);
+    assert_eq!((saml.label.as_str(), saml.entity_id.as_deref()), ("Corp SAML", Some("https://auth.example.org/sp")));
+    assert_eq!(
+        saml.claims,
+        SamlClaims { username: "uid".into(), groups: "memberOf".into(), email: "email".into(), name: "cn".into() }
+    );
+    for json in [false, true] {
+        let text = render_effective(&config, json);
+        let again = parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(saml_provider(&again, 0), saml, "{text}");
+    }
+}
+
+#[cfg(not(feature = "saml"))]
+#[test]
+fn saml_providers_are_refused_by_a_build_without_saml() {
+    let error = refused(
+        "authentication: {providers: [{id: corp, kind: saml, idp_metadata_file: x.xml}]}",
+        "authentication.providers[0].kind",
+    );
+    assert!(error.to_string().contains("built without SAML"), "{error}");
+}
+
+#[cfg(feature = "saml")]
+#[test]
+fn saml_providers_without_usable_metadata_are_refused() {
+    let key = "authentication.providers[0].idp_metadata_file";
+    let error = refused("authentication: {providers: [{id: corp, kind: saml}]}", key);
+    assert!(error.to_string().contains("missing; a saml provider needs the identity provider's metadata"), "{error}");
+    let unsigned = IDP_METADATA
+        .split("<ns0:KeyDescriptor")
+        .next()
+        .map(|head| format!("{head}{}", &IDP_METADATA[IDP_METADATA.find("</ns0:KeyDescriptor>").unwrap() + 20..]))
+        .unwrap();
+    assert!(!unsigned.contains("X509Certificate"), "{unsigned}");
+    let no_sso = IDP_METADATA.replace("HTTP-Redirect", "HTTP-Artifact");
+    for (contents, expected) in [
+        ("not xml at all".to_owned(), "not SAML metadata"),
+        (unsigned, "no signing certificate"),
+        (no_sso, "no SingleSignOnService with the HTTP-Redirect binding"),
+    ] {
+        let file = secret_file(contents.as_bytes());
+        let yaml = format!(
+            "authentication: {{providers: [{{id: corp, kind: saml, idp_metadata_file: '{}'}}]}}",
+            file.path().display()
+        );
+        let error = refused(&yaml, key);
+        assert!(error.to_string().contains(expected), "{expected}: {error}");
+    }
+    let error =
+        refused("authentication: {providers: [{id: corp, kind: saml, idp_metadata_file: /nonexistent.xml}]}", key);
+    assert!(error.to_string().contains("cannot read /nonexistent.xml"), "{error}");
+    let metadata = secret_file(IDP_METADATA.as_bytes());
+    let at = metadata.path().display();
+    for (extra, field, expected) in [
+        ("issuer: 'https://id.example.com'", "issuer", "is a key of kind: oidc providers; this provider is kind: saml"),
+        ("claims: {username: ''}", "claims.username", "is empty"),
+        ("entity_id: ' '", "entity_id", "must not be empty"),
+    ] {
+        let yaml =
+            format!("authentication: {{providers: [{{id: corp, kind: saml, idp_metadata_file: '{at}', {extra}}}]}}");
+        let error = refused(&yaml, &format!("authentication.providers[0].{field}"));
+        assert!(error.to_string().contains(expected), "{extra}: {error}");
+    }
+    let error = refused(&oidc(", idp_metadata_file: x.xml"), "authentication.providers[0].idp_metadata_file");
+    assert!(error.to_string().contains("is a key of kind: saml providers"), "{error}");
 }

@@ -11,7 +11,8 @@ use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
 use sessiond_core::journey::{JourneyLocation, JourneySettings};
 use sessiond_core::jwt::JwtSettings;
 use sessiond_core::provider::{
-    DEFAULT_GROUP_FILTER, HeaderProvider, LdapGroups, LdapProvider, OidcProvider, Provider, ProviderError, validate_id,
+    DEFAULT_GROUP_FILTER, HeaderProvider, LdapGroups, LdapProvider, OidcProvider, Provider, ProviderError,
+    SamlProvider, validate_id,
 };
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::redirect::AllowedRedirect;
@@ -48,7 +49,7 @@ pub(super) const MAX_JOURNEY_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Default of `log.level`.
 pub(super) const DEFAULT_LOG_LEVEL: &str = "info";
 /// The kinds of `authentication.providers[].kind`.
-pub(super) const PROVIDER_KINDS: [&str; 3] = ["header", "ldap", "oidc"];
+pub(super) const PROVIDER_KINDS: [&str; 4] = ["header", "ldap", "oidc", "saml"];
 /// Default of an LDAP provider's `groups.name_attribute` (core's [`LdapGroups::search`]).
 pub(super) const DEFAULT_GROUP_NAME_ATTRIBUTE: &str = "cn";
 /// Longest `authentication.providers[].timeout` of an LDAP provider: each operation of a login
@@ -792,12 +793,13 @@ fn providers(raw: file::Authentication, server: &ServerConfig) -> Result<Vec<Pro
             None => id.clone(),
         };
         let kind = raw.kind.as_deref().map(str::trim);
-        if let Some(kind @ ("header" | "ldap" | "oidc")) = kind {
+        if let Some(kind @ ("header" | "ldap" | "oidc" | "saml")) = kind {
             foreign_keys(&at, kind, &raw)?;
         }
         let provider = match kind {
             Some("ldap") => Provider::Ldap(ldap_provider(&at, id, label, raw)?),
             Some("oidc") => Provider::Oidc(oidc_provider(&at, id, label, raw)?),
+            Some("saml") => Provider::Saml(saml_provider(&at, id, label, raw)?),
             Some("header") => {
                 if server.trusted_proxies.is_empty() {
                     // Anyone could otherwise name themselves in the header; there would be no
@@ -866,7 +868,9 @@ fn foreign_keys(at: &str, kind: &str, raw: &file::LoginProvider) -> Result<()> {
     const LDAP: &[&str] = &["ldap"];
     const OIDC: &[&str] = &["oidc"];
     const REMOTE: &[&str] = &["ldap", "oidc"];
-    let keys: [(&str, bool, &[&str]); 24] = [
+    const SAML: &[&str] = &["saml"];
+    const CLAIMS: &[&str] = &["oidc", "saml"];
+    let keys: [(&str, bool, &[&str]); 26] = [
         ("user_header", raw.user_header.is_some(), HEADER),
         ("groups_header", raw.groups_header.is_some(), HEADER),
         ("email_header", raw.email_header.is_some(), HEADER),
@@ -889,7 +893,9 @@ fn foreign_keys(at: &str, kind: &str, raw: &file::LoginProvider) -> Result<()> {
         ("client_secret", raw.client_secret.is_some(), OIDC),
         ("client_secret_file", raw.client_secret_file.is_some(), OIDC),
         ("scopes", raw.scopes.is_some(), OIDC),
-        ("claims", raw.claims.is_some(), OIDC),
+        ("claims", raw.claims.is_some(), CLAIMS),
+        ("idp_metadata_file", raw.idp_metadata_file.is_some(), SAML),
+        ("entity_id", raw.entity_id.is_some(), SAML),
         ("logout", raw.logout.is_some(), OIDC),
     ];
     match keys.iter().find(|(_, set, kinds)| *set && !kinds.contains(&kind)) {
@@ -931,21 +937,8 @@ fn oidc_provider(at: &str, id: String, label: String, raw: file::LoginProvider) 
         }
         oidc.scopes = scopes;
     }
-    let claims = raw.claims.unwrap_or_default();
-    for (field, value, into) in [
-        ("claims.username", claims.username, &mut oidc.claims.username),
-        ("claims.groups", claims.groups, &mut oidc.claims.groups),
-        ("claims.email", claims.email, &mut oidc.claims.email),
-        ("claims.name", claims.name, &mut oidc.claims.name),
-    ] {
-        match value.map(|v| v.trim().to_owned()) {
-            Some(v) if v.is_empty() => {
-                return Err(ConfigError::invalid(key(field), "is empty; leave the key out for the default"));
-            }
-            Some(v) => *into = v,
-            None => {}
-        }
-    }
+    let c = &mut oidc.claims;
+    read_claims(at, raw.claims, [&mut c.username, &mut c.groups, &mut c.email, &mut c.name])?;
     if let Some(logout) = raw.logout {
         oidc.logout = logout;
     }
@@ -973,6 +966,62 @@ fn oidc_provider(at: &str, id: String, label: String, raw: file::LoginProvider) 
         other => ConfigError::invalid(key("id"), other.to_string()),
     })?;
     Ok(oidc)
+}
+
+/// `claims.username`, `claims.groups`, `claims.email` and `claims.name` of an OpenID or SAML
+/// provider, each into its setting when given; an empty one is refused.
+fn read_claims(at: &str, claims: Option<file::OidcClaims>, into: [&mut String; 4]) -> Result<()> {
+    let claims = claims.unwrap_or_default();
+    let fields = ["username", "groups", "email", "name"];
+    let values = [claims.username, claims.groups, claims.email, claims.name];
+    for ((field, value), into) in fields.into_iter().zip(values).zip(into) {
+        match value.map(|v| v.trim().to_owned()) {
+            Some(v) if v.is_empty() => {
+                return Err(ConfigError::invalid(
+                    format!("{at}.claims.{field}"),
+                    "is empty; leave the key out for the default",
+                ));
+            }
+            Some(v) => *into = v,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// A `kind: saml` provider: the identity provider's metadata readable and usable (an entity
+/// id, an HTTP-Redirect single sign-on service, a signing certificate), the rest at core's
+/// defaults.
+fn saml_provider(at: &str, id: String, label: String, raw: file::LoginProvider) -> Result<SamlProvider> {
+    let key = |field: &str| format!("{at}.{field}");
+    if !cfg!(feature = "saml") {
+        return Err(ConfigError::invalid(
+            key("kind"),
+            "this sessiond was built without SAML (the saml feature: cargo build --features saml)",
+        ));
+    }
+    let Some(path) = raw.idp_metadata_file else {
+        return Err(ConfigError::invalid(
+            key("idp_metadata_file"),
+            "missing; a saml provider needs the identity provider's metadata (an XML file)",
+        ));
+    };
+    let path = non_empty_path(&key("idp_metadata_file"), path)?;
+    #[cfg(feature = "saml")]
+    sessiond_server::saml::IdpMetadata::read(&path)
+        .map_err(|e| ConfigError::invalid(key("idp_metadata_file"), format!("{}: {e}", path.display())))?;
+    let mut saml = SamlProvider::new(id, path);
+    saml.label = label;
+    if let Some(entity_id) = raw.entity_id {
+        saml.entity_id = Some(entity_id.trim().to_owned());
+    }
+    let c = &mut saml.claims;
+    read_claims(at, raw.claims, [&mut c.username, &mut c.groups, &mut c.email, &mut c.name])?;
+    saml.validate().map_err(|e| match e {
+        ProviderError::BadOidc { setting, reason } => ConfigError::invalid(key(setting), reason),
+        other => ConfigError::invalid(key("id"), other.to_string()),
+    })?;
+    Ok(saml)
 }
 
 /// A `kind: ldap` provider: the required keys present, the rest at core's defaults, and
