@@ -342,3 +342,53 @@ fn refusal(error: &(dyn std::error::Error + 'static)) -> SignInError {
     };
     SignInError::refused(reason, error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> SamlClient {
+        SamlClient {
+            provider: SamlProvider::new("corp", "/nonexistent.xml"),
+            idp: Err("not read".to_owned()),
+            accepted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    #[test]
+    fn an_assertion_is_accepted_once() {
+        let client = client();
+        assert!(client.remember("_a1").is_ok());
+        assert!(client.remember("_a2").is_ok());
+        match client.remember("_a1") {
+            Err(SignInError::Refused { reason, .. }) => assert_eq!(reason, "saml_replayed"),
+            other => panic!("{other:?}"),
+        }
+        // Past the window it is forgotten: every other check refuses it by then.
+        client.accepted.lock().unwrap().insert("_a1".to_owned(), Instant::now() - REPLAY_WINDOW);
+        assert!(client.remember("_a1").is_ok());
+    }
+
+    #[test]
+    fn metadata_without_what_a_sign_in_needs_is_refused() {
+        assert!(IdpMetadata::parse("not xml").unwrap_err().contains("not SAML metadata"));
+        assert!(IdpMetadata::parse("<nope/>").is_err(), "no entity id, no service, no key");
+        let bare = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.org"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="https://idp.example.org/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#;
+        assert!(IdpMetadata::parse(bare).unwrap_err().contains("no signing certificate"), "nothing to check against");
+        assert!(client().authorization_url_unavailable());
+    }
+
+    impl SamlClient {
+        fn authorization_url_unavailable(&self) -> bool {
+            matches!(self.idp(), Err(SignInError::Unavailable(_)))
+        }
+    }
+
+    #[test]
+    fn attribute_values_are_trimmed_and_bounded() {
+        assert_eq!(text("  alice "), Some("alice".to_owned()));
+        assert_eq!(text(""), None);
+        assert_eq!(text(&"a".repeat(MAX_VALUE + 1)), None);
+        assert_eq!(text("a\u{7}b"), None);
+    }
+}

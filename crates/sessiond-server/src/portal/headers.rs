@@ -41,14 +41,15 @@ pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
 #[cfg(feature = "saml")]
 pub(crate) const CONTINUE_SCRIPT: &str = "document.getElementById('continue').submit();";
 
-/// The Content-Security-Policy of the SAML continue page: the pages' own, plus
-/// [`CONTINUE_SCRIPT`] by its SHA-256, and forms to this origin only.
+/// The Content-Security-Policy of the SAML continue page: the pages' own (`form-action` covers
+/// the redirects after the form too, on to `rd`), plus [`CONTINUE_SCRIPT`] by its SHA-256.
 #[cfg(feature = "saml")]
-pub(crate) fn continue_page_policy() -> HeaderValue {
+pub(crate) fn continue_page_policy(app: &App, realm: &Realm) -> HeaderValue {
     use base64::Engine as _;
     use sha2::Digest as _;
     let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(CONTINUE_SCRIPT.as_bytes()));
-    HeaderValue::from_str(&format!("{CSP_BASE}; script-src 'sha256-{hash}'; form-action 'self'; {CSP_TAIL}"))
+    let sources = form_action_sources(realm, &app.settings.allowed_redirects).join(" ");
+    HeaderValue::from_str(&format!("{CSP_BASE}; script-src 'sha256-{hash}'; form-action {sources}; {CSP_TAIL}"))
         .unwrap_or(HeaderValue::from_static(CSP_PLAIN))
 }
 

@@ -91,7 +91,7 @@ pub(super) async fn acs(
         let page =
             ContinuePage { action: format!("/login/{id}/acs"), response: &response, script: headers::CONTINUE_SCRIPT };
         let mut answer = render(&app, realm, &page);
-        answer.headers_mut().insert(header::CONTENT_SECURITY_POLICY, headers::continue_page_policy());
+        answer.headers_mut().insert(header::CONTENT_SECURITY_POLICY, headers::continue_page_policy(&app, realm));
         return Ok(answer);
     }
     require_same_origin(&request_headers, realm)?;

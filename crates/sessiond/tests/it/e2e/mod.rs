@@ -17,6 +17,8 @@ mod caddy;
 mod nginx;
 mod oidc;
 mod process;
+#[cfg(feature = "saml")]
+mod saml;
 mod traefik;
 mod webdriver;
 
