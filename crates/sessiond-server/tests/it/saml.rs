@@ -211,13 +211,14 @@ async fn the_metadata_names_the_acs_and_wants_signed_assertions() {
 }
 
 #[tokio::test]
-async fn unsigned_sha1_and_strangers_assertions_are_refused() {
+async fn unsigned_sha1_strangers_and_misaddressed_assertions_are_refused() {
     let Some(idp) = Idp::start().await else { return };
     let s = server_for(&idp, idp.provider()).await;
     for (sign, reason) in [
         ("none", "saml_signature_invalid"),
         ("stranger", "saml_signature_invalid"),
         ("sha1", "saml_signature_invalid"),
+        ("audience", "saml_audience_mismatch"),
         ("response", "saml_assertion_unsigned"),
     ] {
         let mut started = start(&s).await;

@@ -15,6 +15,7 @@ service. MODE is what the tests vary:
   none       nothing signed
   stranger   the assertion signed by a key the service provider does not know
   sha1       the assertion signed with RSA-SHA1 (SHA-256 otherwise)
+  audience   the assertion signed, for another service provider's audience
 Without `user` it shows a form that asks for one, for a browser.
 
 Usage: python3 idp.py <dir>
@@ -89,11 +90,13 @@ class Idp:
         user, mode = query["user"], query.get("sign", "assertion")
         server = self.server(stranger=mode == "stranger")
         sha1 = mode == "sha1"
+        if mode == "audience":
+            args["sp_entity_id"] = "https://elsewhere.example/sp"
         response = server.create_authn_response(
             ACCOUNTS.get(user, {"uid": [user]}), userid=user,
             name_id=NameID(format=NAMEID_FORMAT_PERSISTENT, text=user),
             authn={"class_ref": AUTHN_PASSWORD, "authn_auth": self.base},
-            sign_assertion=mode in ("assertion", "stranger", "sha1"), sign_response=mode == "response",
+            sign_assertion=mode in ("assertion", "stranger", "sha1", "audience"), sign_response=mode == "response",
             sign_alg=SIG_RSA_SHA1 if sha1 else SIG_RSA_SHA256, digest_alg=DIGEST_SHA1 if sha1 else DIGEST_SHA256,
             **{k: v for k, v in args.items() if k != "binding"})
         return server.apply_binding(BINDING_HTTP_POST, str(response), args["destination"],
