@@ -397,20 +397,21 @@ impl OidcProvider {
             return bad("scopes", "must be words without spaces");
         }
         let c = &self.claims;
-        for (setting, name) in [
-            ("claims.username", &c.username),
-            ("claims.groups", &c.groups),
-            ("claims.email", &c.email),
-            ("claims.name", &c.name),
-        ] {
-            if name.trim().is_empty() {
-                return bad(setting, "must not be empty");
-            }
-        }
+        claim_names_present([&c.username, &c.groups, &c.email, &c.name])?;
         if self.timeout.is_zero() {
             return bad("timeout", "must be more than 0");
         }
         Ok(())
+    }
+}
+
+/// Refuses an empty `claims.username`, `claims.groups`, `claims.email` or `claims.name` (in
+/// that order) of an OpenID Connect or SAML provider.
+fn claim_names_present(names: [&String; 4]) -> Result<(), ProviderError> {
+    let settings = ["claims.username", "claims.groups", "claims.email", "claims.name"];
+    match settings.into_iter().zip(names).find(|(_, name)| name.trim().is_empty()) {
+        Some((setting, _)) => Err(ProviderError::BadOidc { setting, reason: "must not be empty" }),
+        None => Ok(()),
     }
 }
 
@@ -516,16 +517,7 @@ impl SamlProvider {
             return bad("entity_id", "must not be empty or hold control characters");
         }
         let c = &self.claims;
-        for (setting, name) in [
-            ("claims.username", &c.username),
-            ("claims.groups", &c.groups),
-            ("claims.email", &c.email),
-            ("claims.name", &c.name),
-        ] {
-            if name.trim().is_empty() {
-                return bad(setting, "must not be empty");
-            }
-        }
+        claim_names_present([&c.username, &c.groups, &c.email, &c.name])?;
         Ok(())
     }
 }

@@ -6,7 +6,10 @@
 //! loudly, and fail under `CI=true` (.ci/run installs both).
 
 use crate::metrics::scrape;
-use crate::portal::{Jar, audit_events, csrf_of, get, get_page, location, post_form};
+use crate::portal::{
+    AUTHN, Jar, assert_sign_in_refused, audit_events, csrf_of, current_session, get, get_page, location,
+    login_refusals, post_form,
+};
 use crate::support::*;
 use serde_json::{Value, json};
 use sessiond_core::provider::{OidcProvider, Provider};
@@ -18,7 +21,6 @@ use url::Url;
 
 const CLIENT_ID: &str = "sessiond";
 const CLIENT_SECRET: &str = "sessiond-test-secret";
-const AUTHN: &str = "sd_test_authn";
 /// The callback of provider `corp` under the test server's portal URL (`http://127.0.0.1/`).
 const REDIRECT_URI: &str = "http://127.0.0.1/login/corp/callback";
 const POST_LOGOUT_URI: &str = "http://127.0.0.1/login";
@@ -161,29 +163,6 @@ fn with_param(url: &Url, name: &str, value: &str) -> Url {
     changed
 }
 
-async fn current(s: &TestServer, jar: &Jar) -> Value {
-    let token = jar.get(COOKIE).expect("a session cookie");
-    let res = s.get_with_cookie("/api/v1/sessions/current", token).await;
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
-fn refusals(s: &TestServer) -> Vec<String> {
-    audit_events(s)
-        .into_iter()
-        .filter(|e| e["event"] == "login_failed")
-        .filter_map(|e| e["reason"].as_str().map(str::to_owned))
-        .collect()
-}
-
-/// Asserts that the answer refused the sign-in: back to `/login`, no session.
-fn assert_refused(res: &reqwest::Response, jar: &Jar) {
-    assert_eq!(res.status(), 303);
-    assert_eq!(location(res), "/login");
-    assert_eq!(jar.get(COOKIE), None, "no session");
-    assert_eq!(jar.get(AUTHN), None, "the journey cookie is gone");
-}
-
 #[tokio::test]
 async fn a_provider_user_signs_in_with_the_claims_of_the_id_token_and_userinfo() {
     let Some(op) = Op::start().await else { return };
@@ -209,7 +188,7 @@ async fn a_provider_user_signs_in_with_the_claims_of_the_id_token_and_userinfo()
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "http://127.0.0.1/after", "back to rd");
     assert_eq!(started.jar.get(AUTHN), None, "the journey ended");
-    let body = current(&s, &started.jar).await;
+    let body = current_session(&s, &started.jar).await;
     let session = &body["session"];
     assert_eq!(session["user"], "corp:alice", "named by sub, under the provider's id");
     assert_eq!(session["amr"], json!(["oidc"]));
@@ -254,12 +233,12 @@ async fn a_strict_realm_reloads_the_callback_from_its_own_site_to_get_the_journe
     assert_eq!(param(&again, "state"), param(&callback, "state"));
     assert_eq!(param(&again, "same_site"), "1");
     assert!(html.contains("href=\"/login/corp/callback?"), "a link for browsers without meta refresh");
-    assert!(refusals(&s).is_empty(), "nothing refused yet");
+    assert!(login_refusals(&s).is_empty(), "nothing refused yet");
 
     // Asked again without the cookie, it is refused rather than reloaded forever.
     let res = come_back(&s, &mut Jar::default(), &again).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/login"));
-    assert_eq!(refusals(&s), ["oidc_no_journey"]);
+    assert_eq!(login_refusals(&s), ["oidc_no_journey"]);
 
     // From the portal's own page the browser sends it, and the sign-in completes.
     let mut started = start(&s, "/login/corp").await;
@@ -268,7 +247,7 @@ async fn a_strict_realm_reloads_the_callback_from_its_own_site_to_get_the_journe
     let again = reload_target(&res.text().await.unwrap());
     let res = come_back(&s, &mut started.jar, &again).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/"));
-    assert_eq!(current(&s, &started.jar).await["session"]["user"], "corp:alice");
+    assert_eq!(current_session(&s, &started.jar).await["session"]["user"], "corp:alice");
 }
 
 #[tokio::test]
@@ -281,7 +260,7 @@ async fn claims_are_mapped_as_configured_and_an_unverified_email_is_dropped() {
     let callback = AtProvider::new().sign_in(&started.authorize, "bob").await;
     let res = come_back(&s, &mut started.jar, &callback).await;
     assert_eq!(location(&res), "/");
-    let session = current(&s, &started.jar).await["session"].clone();
+    let session = current_session(&s, &started.jar).await["session"].clone();
     assert_eq!(session["user"], "corp:bob");
     assert_eq!(session["email"], Value::Null, "bob's email is not verified");
     assert_eq!(session["groups"], json!([]));
@@ -293,8 +272,8 @@ async fn claims_are_mapped_as_configured_and_an_unverified_email_is_dropped() {
     let mut started = start(&s, "/login/corp").await;
     let callback = AtProvider::new().sign_in(&started.authorize, "alice").await;
     let res = come_back(&s, &mut started.jar, &callback).await;
-    assert_refused(&res, &started.jar);
-    assert_eq!(refusals(&s), ["oidc_no_username"]);
+    assert_sign_in_refused(&res, &started.jar);
+    assert_eq!(login_refusals(&s), ["oidc_no_username"]);
 }
 
 #[tokio::test]
@@ -309,18 +288,18 @@ async fn a_tampered_state_is_refused_and_ends_the_sign_in() {
     let tampered = with_param(&callback, "state", std::str::from_utf8(&tampered).unwrap());
     let mut jar = started.jar.clone();
     let res = come_back(&s, &mut jar, &tampered).await;
-    assert_refused(&res, &jar);
-    assert_eq!(refusals(&s), ["oidc_state_mismatch"]);
+    assert_sign_in_refused(&res, &jar);
+    assert_eq!(login_refusals(&s), ["oidc_state_mismatch"]);
 
     // The journey ended: the genuine answer, arriving after, signs nobody in either.
     let res = come_back(&s, &mut started.jar, &callback).await;
-    assert_refused(&res, &started.jar);
+    assert_sign_in_refused(&res, &started.jar);
     for missing in [with_param(&callback, "state", ""), Url::parse(&format!("{REDIRECT_URI}?code=x")).unwrap()] {
         let mut started = start(&s, "/login/corp").await;
         let res = come_back(&s, &mut started.jar, &missing).await;
-        assert_refused(&res, &started.jar);
+        assert_sign_in_refused(&res, &started.jar);
     }
-    assert_eq!(refusals(&s).iter().filter(|r| *r == "oidc_state_mismatch").count(), 3);
+    assert_eq!(login_refusals(&s).iter().filter(|r| *r == "oidc_state_mismatch").count(), 3);
 }
 
 #[tokio::test]
@@ -335,16 +314,16 @@ async fn a_replayed_code_signs_nobody_in() {
 
     // The same answer again, with the same journey cookie: that journey has ended.
     let res = come_back(&s, &mut started.jar, &callback).await;
-    assert_refused(&res, &started.jar);
+    assert_sign_in_refused(&res, &started.jar);
 
     // The code in a journey of its own (a code stolen from the redirect): its state is valid,
     // but the provider refuses a used code and this journey's PKCE verifier.
     let mut other = start(&s, "/login/corp").await;
     let replay = with_param(&callback, "state", &param(&other.authorize, "state"));
     let res = come_back(&s, &mut other.jar, &replay).await;
-    assert_refused(&res, &other.jar);
-    assert_eq!(refusals(&s), ["oidc_no_journey", "oidc_code_refused"]);
-    let ended = current(&s, &first).await;
+    assert_sign_in_refused(&res, &other.jar);
+    assert_eq!(login_refusals(&s), ["oidc_no_journey", "oidc_code_refused"]);
+    let ended = current_session(&s, &first).await;
     assert_eq!(ended["session"]["user"], "corp:alice", "the first sign-in's session is untouched");
 }
 
@@ -358,8 +337,8 @@ async fn an_id_token_for_another_nonce_is_refused() {
     let forged = with_param(&started.authorize, "nonce", "n-0S6_WzA2Mj-another-sign-in-nonce-value");
     let callback = AtProvider::new().sign_in(&forged, "alice").await;
     let res = come_back(&s, &mut started.jar, &callback).await;
-    assert_refused(&res, &started.jar);
-    assert_eq!(refusals(&s), ["oidc_nonce_mismatch"]);
+    assert_sign_in_refused(&res, &started.jar);
+    assert_eq!(login_refusals(&s), ["oidc_nonce_mismatch"]);
 }
 
 #[tokio::test]
@@ -371,12 +350,12 @@ async fn an_answer_planted_in_another_browser_signs_nobody_in() {
     let callback = AtProvider::new().sign_in(&attacker.authorize, "mallory").await;
     let mut victim = Jar::default();
     let res = come_back(&s, &mut victim, &callback).await;
-    assert_refused(&res, &victim);
+    assert_sign_in_refused(&res, &victim);
     // A victim in the middle of a sign-in of their own.
     let mut victim = start(&s, "/login/corp").await;
     let res = come_back(&s, &mut victim.jar, &callback).await;
-    assert_refused(&res, &victim.jar);
-    assert_eq!(refusals(&s), ["oidc_no_journey", "oidc_state_mismatch"]);
+    assert_sign_in_refused(&res, &victim.jar);
+    assert_eq!(login_refusals(&s), ["oidc_no_journey", "oidc_state_mismatch"]);
 }
 
 #[tokio::test]
@@ -387,8 +366,8 @@ async fn a_refusal_at_the_provider_ends_the_sign_in() {
     let state = param(&started.authorize, "state");
     let denied = Url::parse(&format!("{REDIRECT_URI}?error=access_denied&state={state}")).unwrap();
     let res = come_back(&s, &mut started.jar, &denied).await;
-    assert_refused(&res, &started.jar);
-    assert_eq!(refusals(&s), ["oidc_provider_error"]);
+    assert_sign_in_refused(&res, &started.jar);
+    assert_eq!(login_refusals(&s), ["oidc_provider_error"]);
     // The page says so.
     let mut jar = started.jar.clone();
     let html = get_page(&s, &mut jar, "/login").await;

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
 const FLASH: &str = "sd_test_flash";
-const AUTHN: &str = "sd_test_authn";
+/// The journey cookie of the `main` realm.
+pub(crate) const AUTHN: &str = "sd_test_authn";
 
 /// The cookies a browser would hold: what `Set-Cookie` gave it, minus what it deleted.
 #[derive(Default, Clone)]
@@ -762,4 +763,30 @@ async fn the_stylesheet_is_served_as_css() {
     let css = res.text().await.unwrap();
     assert!(css.contains("prefers-color-scheme: dark"));
     assert!(css.contains(":focus-visible"));
+}
+
+/// The session JSON of `jar`'s session cookie (`GET /api/v1/sessions/current`).
+pub(crate) async fn current_session(s: &TestServer, jar: &Jar) -> serde_json::Value {
+    let token = jar.get(COOKIE).expect("a session cookie");
+    let res = s.get_with_cookie("/api/v1/sessions/current", token).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// The `reason` of every `login_failed` audit event, in order.
+pub(crate) fn login_refusals(s: &TestServer) -> Vec<String> {
+    audit_events(s)
+        .into_iter()
+        .filter(|e| e["event"] == "login_failed")
+        .filter_map(|e| e["reason"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Asserts that an identity provider's answer was refused: back to `/login`, no session, the
+/// journey cookie gone.
+pub(crate) fn assert_sign_in_refused(res: &reqwest::Response, jar: &Jar) {
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(res), "/login");
+    assert_eq!(jar.get(COOKIE), None, "no session");
+    assert_eq!(jar.get(AUTHN), None, "the journey cookie is gone");
 }

@@ -6,9 +6,9 @@
 //! `saml2` or xmlsec1 the tests skip loudly, and fail under `CI=true` (.ci/run installs both).
 
 use crate::metrics::scrape;
-use crate::portal::{Jar, audit_events, get, location, post_form};
+use crate::portal::{AUTHN, Jar, assert_sign_in_refused, current_session, get, location, login_refusals, post_form};
 use crate::support::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use sessiond_core::provider::{Provider, SamlProvider};
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
@@ -16,7 +16,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use url::Url;
 
-const AUTHN: &str = "sd_test_authn";
 /// The assertion consumer service of provider `corp` under the test server's portal URL.
 const ACS: &str = "http://127.0.0.1/login/corp/acs";
 
@@ -142,29 +141,6 @@ async fn post_back(s: &TestServer, jar: &mut Jar, response: &str) -> reqwest::Re
     post_form(s, jar, "/login/corp/acs", &[("SAMLResponse", response), ("same_site", "1")]).await
 }
 
-async fn current(s: &TestServer, jar: &Jar) -> Value {
-    let token = jar.get(COOKIE).expect("a session cookie");
-    let res = s.get_with_cookie("/api/v1/sessions/current", token).await;
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
-}
-
-fn refusals(s: &TestServer) -> Vec<String> {
-    audit_events(s)
-        .into_iter()
-        .filter(|e| e["event"] == "login_failed")
-        .filter_map(|e| e["reason"].as_str().map(str::to_owned))
-        .collect()
-}
-
-/// Asserts that the answer refused the sign-in: back to `/login`, no session.
-fn assert_refused(res: &reqwest::Response, jar: &Jar) {
-    assert_eq!(res.status(), 303);
-    assert_eq!(location(res), "/login");
-    assert_eq!(jar.get(COOKIE), None, "no session");
-    assert_eq!(jar.get(AUTHN), None, "the journey cookie is gone");
-}
-
 #[tokio::test]
 async fn a_user_of_the_identity_provider_signs_in_with_a_signed_assertion() {
     let Some(idp) = Idp::start().await else { return };
@@ -176,9 +152,9 @@ async fn a_user_of_the_identity_provider_signs_in_with_a_signed_assertion() {
     assert!(started.sso.as_str().contains("/sso/redirect?SAMLRequest="), "{}", started.sso);
     let response = sign_in_at_idp(&started.sso, "alice", "assertion").await;
     let res = post_back(&s, &mut started.jar, &response).await;
-    assert_eq!((res.status().as_u16(), location(&res)), (303, "/"), "{:?}", refusals(&s));
+    assert_eq!((res.status().as_u16(), location(&res)), (303, "/"), "{:?}", login_refusals(&s));
     assert_eq!(started.jar.get(AUTHN), None, "the journey ended");
-    let session = current(&s, &started.jar).await["session"].clone();
+    let session = current_session(&s, &started.jar).await["session"].clone();
     assert_eq!(session["user"], "corp:alice", "the NameID, under the provider's id");
     assert_eq!(session["amr"], json!(["saml"]));
     assert_eq!(session["groups"], json!(["dev", "ops"]));
@@ -190,8 +166,8 @@ async fn a_user_of_the_identity_provider_signs_in_with_a_signed_assertion() {
     // The same response again, in a new sign-in of the same browser: not this sign-in's.
     let mut again = start(&s).await;
     let res = post_back(&s, &mut again.jar, &response).await;
-    assert_refused(&res, &again.jar);
-    assert_eq!(refusals(&s), ["saml_not_this_sign_in"]);
+    assert_sign_in_refused(&res, &again.jar);
+    assert_eq!(login_refusals(&s), ["saml_not_this_sign_in"]);
 }
 
 #[tokio::test]
@@ -224,8 +200,8 @@ async fn unsigned_sha1_strangers_and_misaddressed_assertions_are_refused() {
         let mut started = start(&s).await;
         let response = sign_in_at_idp(&started.sso, "alice", sign).await;
         let res = post_back(&s, &mut started.jar, &response).await;
-        assert_refused(&res, &started.jar);
-        assert_eq!(refusals(&s).last().map(String::as_str), Some(reason), "{sign}");
+        assert_sign_in_refused(&res, &started.jar);
+        assert_eq!(login_refusals(&s).last().map(String::as_str), Some(reason), "{sign}");
     }
 }
 
@@ -241,8 +217,8 @@ async fn a_tampered_assertion_is_refused() {
     assert!(xml.contains(">bob</"), "{xml}");
     let tampered = engine.encode(xml.replace(">bob</", ">alice</"));
     let res = post_back(&s, &mut started.jar, &tampered).await;
-    assert_refused(&res, &started.jar);
-    assert_eq!(refusals(&s), ["saml_signature_invalid"]);
+    assert_sign_in_refused(&res, &started.jar);
+    assert_eq!(login_refusals(&s), ["saml_signature_invalid"]);
 }
 
 #[tokio::test]
@@ -254,12 +230,12 @@ async fn a_response_planted_in_another_browser_signs_nobody_in() {
     let response = sign_in_at_idp(&attacker.sso, "bob", "assertion").await;
     let mut victim = start(&s).await;
     let res = post_back(&s, &mut victim.jar, &response).await;
-    assert_refused(&res, &victim.jar);
+    assert_sign_in_refused(&res, &victim.jar);
     // A browser with no sign-in at all.
     let res =
         post_form(&s, &mut Jar::default(), "/login/corp/acs", &[("SAMLResponse", &response), ("same_site", "1")]).await;
     assert_eq!((res.status().as_u16(), location(&res)), (303, "/login"));
-    assert_eq!(refusals(&s), ["saml_not_this_sign_in", "saml_no_journey"]);
+    assert_eq!(login_refusals(&s), ["saml_not_this_sign_in", "saml_no_journey"]);
     // Garbage and nothing.
     for body in [vec![("SAMLResponse", "not base64!"), ("same_site", "1")], vec![("same_site", "1")]] {
         let mut started = start(&s).await;
@@ -267,7 +243,7 @@ async fn a_response_planted_in_another_browser_signs_nobody_in() {
         assert_eq!((res.status().as_u16(), location(&res)), (303, "/login"));
         assert_eq!(started.jar.get(COOKIE), None);
     }
-    let last: Vec<String> = refusals(&s).into_iter().skip(2).collect();
+    let last: Vec<String> = login_refusals(&s).into_iter().skip(2).collect();
     assert_eq!(last, ["saml_response_invalid", "saml_bad_post"]);
 }
 
@@ -281,7 +257,7 @@ async fn attributes_name_the_user_when_configured_and_one_without_signs_nobody_i
     let response = sign_in_at_idp(&started.sso, "bob", "assertion").await;
     let res = post_back(&s, &mut started.jar, &response).await;
     assert_eq!(location(&res), "/");
-    let session = current(&s, &started.jar).await["session"].clone();
+    let session = current_session(&s, &started.jar).await["session"].clone();
     assert_eq!(session["user"], "corp:bob");
     assert_eq!(session["groups"], json!([]));
 
@@ -291,8 +267,8 @@ async fn attributes_name_the_user_when_configured_and_one_without_signs_nobody_i
     let mut started = start(&s).await;
     let response = sign_in_at_idp(&started.sso, "alice", "assertion").await;
     let res = post_back(&s, &mut started.jar, &response).await;
-    assert_refused(&res, &started.jar);
-    assert_eq!(refusals(&s), ["saml_no_username"]);
+    assert_sign_in_refused(&res, &started.jar);
+    assert_eq!(login_refusals(&s), ["saml_no_username"]);
     // The API cannot sign in with it: that needs the browser.
     let res = s.client.post(s.url("/api/v1/authenticate?journey=corp")).send().await.unwrap();
     assert_eq!(res.status(), 400);
