@@ -14,7 +14,7 @@
 //! journey is useless in another (its verifier and nonce differ).
 
 use crate::portal::csrf::{self, Purpose};
-use crate::providers::SignInError;
+use crate::providers::{SignInError, portal_path};
 use crate::state::{App, Realm};
 use crate::users::User;
 use openidconnect::core::{
@@ -162,14 +162,6 @@ pub fn redirect_uri(realm: &Realm, id: &str) -> Option<Url> {
 /// `<portal_url>/login`: where the provider sends the browser after signing out there.
 pub fn post_logout_uri(realm: &Realm) -> Option<Url> {
     portal_path(realm, &["login"])
-}
-
-pub(crate) fn portal_path(realm: &Realm, segments: &[&str]) -> Option<Url> {
-    let mut url = realm.policy.portal_url.clone();
-    url.path_segments_mut().ok()?.pop_if_empty().extend(segments);
-    url.set_query(None);
-    url.set_fragment(None);
-    Some(url)
 }
 
 /// The per-journey secrets, each an HMAC of the `auth_id`.

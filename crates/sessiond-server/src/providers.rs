@@ -9,12 +9,13 @@
 use crate::audit::{AuditEvent, AuditKind};
 use crate::error::ApiError;
 use crate::extract::RequestContext;
-use crate::state::App;
+use crate::state::{App, Realm};
 use crate::users::User;
 use axum::http::HeaderMap;
 use sessiond_core::provider::{HeaderProvider, Provider, qualified_user, split_groups};
 use std::net::SocketAddr;
 use tracing::warn;
+use url::Url;
 
 /// The provider `id`, when one is configured.
 pub fn find<'a>(app: &'a App, id: &str) -> Option<&'a Provider> {
@@ -87,4 +88,14 @@ impl SignInError {
     pub(crate) fn refused(reason: &'static str, detail: impl std::fmt::Display) -> Self {
         Self::Refused { reason, detail: detail.to_string() }
     }
+}
+
+/// `<portal_url>/<segments…>` of `realm`, without query or fragment: where an identity provider
+/// sends the browser back (OIDC callback, SAML ACS) or finds sessiond's metadata.
+pub(crate) fn portal_path(realm: &Realm, segments: &[&str]) -> Option<Url> {
+    let mut url = realm.policy.portal_url.clone();
+    url.path_segments_mut().ok()?.pop_if_empty().extend(segments);
+    url.set_query(None);
+    url.set_fragment(None);
+    Some(url)
 }

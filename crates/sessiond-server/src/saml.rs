@@ -16,9 +16,8 @@
 //! 3 min of clock skew) and the status. Each assertion is accepted once: its ID is remembered
 //! until no check could pass it again ([`REPLAY_WINDOW`]), and the journey it answers ends.
 
-use crate::oidc::portal_path;
 use crate::portal::csrf::{self, Purpose};
-use crate::providers::SignInError;
+use crate::providers::{SignInError, portal_path};
 use crate::state::{App, Realm};
 use crate::users::User;
 use samael::metadata::EntityDescriptor;
