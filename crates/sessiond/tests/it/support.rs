@@ -223,6 +223,11 @@ impl Server {
         Self { child, pid, base, password, cookie_name, banner, client, stdout, stderr, drains }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
