@@ -309,8 +309,8 @@ pub struct OidcProvider {
     pub client_secret: BindPassword,
     /// The scopes asked for; always with `openid`. Default: [`DEFAULT_OIDC_SCOPES`].
     pub scopes: Vec<String>,
-    /// Where the user and profile come from.
-    pub claims: OidcClaims,
+    /// Where the user and profile come from. Default: [`ProviderClaims::oidc`].
+    pub claims: ProviderClaims,
     /// Whether signing out of sessiond also signs out at the provider (RP-initiated logout),
     /// when the provider publishes an `end_session_endpoint`. Default: false.
     pub logout: bool,
@@ -322,28 +322,54 @@ pub struct OidcProvider {
     pub ca_file: Option<PathBuf>,
 }
 
-/// The claims an OpenID Connect user is read from (ID token first, then userinfo).
+/// Where an OpenID Connect or SAML user and their profile are read from: claim names of the
+/// ID token and userinfo (OpenID Connect, ID token first), or attribute names of the assertion
+/// (SAML; an attribute matches by its `Name` or its `FriendlyName`). The defaults differ by
+/// kind: [`ProviderClaims::oidc`] and [`ProviderClaims::saml`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OidcClaims {
-    /// The claim that names the user. Default: `sub`, the one identifier a provider promises
-    /// never to reassign; `preferred_username` or `email` read better but may change hands.
+pub struct ProviderClaims {
+    /// The claim or attribute that names the user. OpenID Connect: `sub`, the one identifier a
+    /// provider promises never to reassign (`preferred_username` or `email` read better but
+    /// may change hands). SAML: [`SAML_NAME_ID`], the subject's `NameID`.
     pub username: String,
-    /// The claim with the groups (an array of strings, or one string). Default: `groups`.
+    /// The claim with the groups (an array of strings, or one string), or the attribute with
+    /// one group per value. Default: `groups`.
     pub groups: String,
-    /// The claim with the email address; taken only when `email_verified` is not `false`.
-    /// Default: `email`.
+    /// The email address; an OpenID Connect email is taken only when `email_verified` is not
+    /// `false`. Default: `email` (OpenID Connect), `mail` (SAML).
     pub email: String,
-    /// The claim with the display name. Default: `name`.
+    /// The display name. Default: `name` (OpenID Connect), `displayName` (SAML).
     pub name: String,
 }
 
-impl Default for OidcClaims {
-    fn default() -> Self {
+impl ProviderClaims {
+    /// The defaults of an OpenID Connect provider: `sub`, `groups`, `email`, `name`.
+    pub fn oidc() -> Self {
+        Self::named("sub", "groups", "email", "name")
+    }
+
+    /// The defaults of a SAML provider: the `NameID`, `groups`, `mail`, `displayName`.
+    pub fn saml() -> Self {
+        Self::named(SAML_NAME_ID, "groups", "mail", "displayName")
+    }
+
+    fn named(username: &str, groups: &str, email: &str, name: &str) -> Self {
         Self {
-            username: "sub".to_owned(),
-            groups: "groups".to_owned(),
-            email: "email".to_owned(),
-            name: "name".to_owned(),
+            username: username.to_owned(),
+            groups: groups.to_owned(),
+            email: email.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Refuses an empty `claims.username`, `claims.groups`, `claims.email` or `claims.name`
+    /// (in that order).
+    fn validate(&self) -> Result<(), ProviderError> {
+        let settings = ["claims.username", "claims.groups", "claims.email", "claims.name"];
+        let names = [&self.username, &self.groups, &self.email, &self.name];
+        match settings.into_iter().zip(names).find(|(_, name)| name.trim().is_empty()) {
+            Some((setting, _)) => Err(ProviderError::BadOidc { setting, reason: "must not be empty" }),
+            None => Ok(()),
         }
     }
 }
@@ -364,7 +390,7 @@ impl OidcProvider {
             client_id: client_id.into(),
             client_secret: BindPassword(client_secret.into()),
             scopes: DEFAULT_OIDC_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-            claims: OidcClaims::default(),
+            claims: ProviderClaims::oidc(),
             logout: false,
             timeout: DEFAULT_OIDC_TIMEOUT,
             ca_file: None,
@@ -396,22 +422,11 @@ impl OidcProvider {
         if self.scopes.iter().any(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control())) {
             return bad("scopes", "must be words without spaces");
         }
-        let c = &self.claims;
-        claim_names_present([&c.username, &c.groups, &c.email, &c.name])?;
+        self.claims.validate()?;
         if self.timeout.is_zero() {
             return bad("timeout", "must be more than 0");
         }
         Ok(())
-    }
-}
-
-/// Refuses an empty `claims.username`, `claims.groups`, `claims.email` or `claims.name` (in
-/// that order) of an OpenID Connect or SAML provider.
-fn claim_names_present(names: [&String; 4]) -> Result<(), ProviderError> {
-    let settings = ["claims.username", "claims.groups", "claims.email", "claims.name"];
-    match settings.into_iter().zip(names).find(|(_, name)| name.trim().is_empty()) {
-        Some((setting, _)) => Err(ProviderError::BadOidc { setting, reason: "must not be empty" }),
-        None => Ok(()),
     }
 }
 
@@ -439,7 +454,7 @@ fn issuer_problem(issuer: &str) -> Option<&'static str> {
     }
 }
 
-/// The default [`SamlClaims::username`]: the assertion's subject `NameID`, not an attribute.
+/// The default SAML [`ProviderClaims::username`]: the assertion's subject `NameID`, not an attribute.
 pub const SAML_NAME_ID: &str = "name_id";
 
 /// `kind: saml`: a SAML 2.0 identity provider, for which sessiond is the service provider.
@@ -462,34 +477,8 @@ pub struct SamlProvider {
     /// This service provider's entity id. Default: none, `<portal_url>/login/<id>/metadata`
     /// of the realm.
     pub entity_id: Option<String>,
-    /// Where the user and profile come from.
-    pub claims: SamlClaims,
-}
-
-/// The assertion's parts a SAML user is read from; an attribute matches by its `Name` or its
-/// `FriendlyName`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SamlClaims {
-    /// The attribute that names the user, or [`SAML_NAME_ID`] (the default) for the subject's
-    /// `NameID`.
-    pub username: String,
-    /// The attribute with the groups, one per value. Default: `groups`.
-    pub groups: String,
-    /// The attribute with the email address. Default: `mail`.
-    pub email: String,
-    /// The attribute with the display name. Default: `displayName`.
-    pub name: String,
-}
-
-impl Default for SamlClaims {
-    fn default() -> Self {
-        Self {
-            username: SAML_NAME_ID.to_owned(),
-            groups: "groups".to_owned(),
-            email: "mail".to_owned(),
-            name: "displayName".to_owned(),
-        }
-    }
+    /// Where the user and profile come from. Default: [`ProviderClaims::saml`].
+    pub claims: ProviderClaims,
 }
 
 impl SamlProvider {
@@ -501,7 +490,7 @@ impl SamlProvider {
             id,
             idp_metadata_file: idp_metadata_file.into(),
             entity_id: None,
-            claims: SamlClaims::default(),
+            claims: ProviderClaims::saml(),
         }
     }
 
@@ -516,8 +505,7 @@ impl SamlProvider {
         if self.entity_id.as_deref().is_some_and(|e| e.trim().is_empty() || e.chars().any(char::is_control)) {
             return bad("entity_id", "must not be empty or hold control characters");
         }
-        let c = &self.claims;
-        claim_names_present([&c.username, &c.groups, &c.email, &c.name])?;
+        self.claims.validate()?;
         Ok(())
     }
 }

@@ -358,12 +358,18 @@ pub async fn external_login(
     Ok(Outcome::Done { credential, record: Box::new(record) })
 }
 
-/// A step-up journey for `session`: the TOTP step, then a new session like it with `otp` added.
-pub fn step_up_state(
+/// Starts a step-up journey for `session`: the TOTP step, then a new session like it with
+/// `otp` added. Returns the journey's auth_id and state, or `None` when the user has no TOTP
+/// to step up with.
+pub async fn start_step_up(
+    app: &App,
     realm: &crate::state::Realm,
     session: &SessionRecord,
-    now: sessiond_core::time::Timestamp,
-) -> sessiond_core::journey::JourneyState {
+) -> Result<Option<(String, sessiond_core::journey::JourneyState)>, ApiError> {
+    let now = app.clock.now();
+    if !totp::is_enrolled(&app.store, &session.user, now).await? {
+        return Ok(None);
+    }
     let mut state = journeys::new_state(realm, Purpose::StepUp, Step::Totp, now);
     state.user = Some(session.user.clone());
     state.amr = session.amr.clone();
@@ -377,7 +383,8 @@ pub fn step_up_state(
             groups: session.groups.clone(),
         });
     }
-    state
+    let auth_id = journeys::start(app, realm, state.clone()).await?;
+    Ok(Some((auth_id, state)))
 }
 
 /// The profile a journey keeps for a user who is in no users file.

@@ -187,11 +187,10 @@ async fn start_step_up(app: &App, ctx: &RequestContext, headers: &HeaderMap) -> 
     let realm = &ctx.realm;
     let (credential, _) = find_credential(app, headers, realm)?.ok_or(ApiError::Unauthenticated("not signed in"))?;
     let session = sessions::verify(app, realm, &credential, false, &ResponseCookies::default(), false).await?;
-    let now = app.clock.now();
-    if !crate::totp::is_enrolled(&app.store, &session.user, now).await? {
-        return Err(ApiError::Forbidden("no second factor enrolled: enroll a TOTP first (POST /api/v1/totp/enroll)"));
-    }
-    journeys::start(app, realm, login::step_up_state(realm, &session, now)).await
+    let (auth_id, _) = login::start_step_up(app, realm, &session)
+        .await?
+        .ok_or(ApiError::Forbidden("no second factor enrolled: enroll a TOTP first (POST /api/v1/totp/enroll)"))?;
+    Ok(auth_id)
 }
 
 /// `POST /api/v1/authenticate[?journey=login|step_up]`: starts a journey (empty body), runs

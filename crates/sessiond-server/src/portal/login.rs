@@ -269,7 +269,6 @@ pub(super) async fn totp_form(
     let rd = valid_redirect(&app, realm, super::query_param(query.as_deref(), "rd").as_deref());
     let rd_given = rd.as_ref().map(|r| r.given.as_str());
     let notice = flash::take(&headers, realm, &cookies);
-    let now = app.clock.now();
     // Only the session is kept: a rejection (a `Response`) cannot be held across awaits.
     let session = caller.ok().map(|c| c.session);
     let state = match (presented_journey(&app, realm, &headers).await, session) {
@@ -278,12 +277,10 @@ pub(super) async fn totp_form(
             if session.amr.iter().any(|m| m == sessiond_core::session::amr::OTP) {
                 return Ok(see_other(rd.as_ref().map_or("/", |r| r.url.as_str())));
             }
-            if !crate::totp::is_enrolled(&app.store, &session.user, now).await? {
+            let Some((auth_id, state)) = crate::login::start_step_up(&app, realm, &session).await? else {
                 flash::set(&cookies, realm, Flash::TotpNeeded);
                 return Ok(see_other("/totp"));
-            }
-            let state = crate::login::step_up_state(realm, &session, now);
-            let auth_id = journeys::start(&app, realm, state.clone()).await?;
+            };
             journeys::set_authn_cookie(&cookies, realm, &auth_id);
             state
         }

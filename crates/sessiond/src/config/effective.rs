@@ -7,7 +7,7 @@ use super::{Config, StorageConfig};
 use serde::Serialize;
 use sessiond_core::cookie::SameSite;
 use sessiond_core::duration::format_duration;
-use sessiond_core::provider::{LdapGroups, LdapProvider, OidcProvider, Provider, SamlProvider};
+use sessiond_core::provider::{LdapGroups, LdapProvider, OidcProvider, Provider, ProviderClaims, SamlProvider};
 use sessiond_core::realm::{HttpOnlyMode, RealmPolicy};
 use sessiond_store::{RedisMode, RedisSettings};
 use std::collections::BTreeMap;
@@ -235,7 +235,7 @@ struct LoginProvider {
 struct SamlFields {
     idp_metadata_file: String,
     entity_id: Option<String>,
-    claims: OidcClaimsView,
+    claims: ClaimsView,
 }
 
 impl From<&SamlProvider> for SamlFields {
@@ -243,12 +243,7 @@ impl From<&SamlProvider> for SamlFields {
         Self {
             idp_metadata_file: path(&s.idp_metadata_file),
             entity_id: s.entity_id.clone(),
-            claims: OidcClaimsView {
-                username: s.claims.username.clone(),
-                groups: s.claims.groups.clone(),
-                email: s.claims.email.clone(),
-                name: s.claims.name.clone(),
-            },
+            claims: ClaimsView::from(&s.claims),
         }
     }
 }
@@ -260,18 +255,25 @@ struct OidcFields {
     client_id: String,
     client_secret: &'static str,
     scopes: Vec<String>,
-    claims: OidcClaimsView,
+    claims: ClaimsView,
     logout: bool,
     timeout: String,
     ca_file: Option<String>,
 }
 
+/// An OpenID Connect or SAML provider's `claims`.
 #[derive(Serialize)]
-struct OidcClaimsView {
+struct ClaimsView {
     username: String,
     groups: String,
     email: String,
     name: String,
+}
+
+impl From<&ProviderClaims> for ClaimsView {
+    fn from(c: &ProviderClaims) -> Self {
+        Self { username: c.username.clone(), groups: c.groups.clone(), email: c.email.clone(), name: c.name.clone() }
+    }
 }
 
 impl From<&OidcProvider> for OidcFields {
@@ -281,12 +283,7 @@ impl From<&OidcProvider> for OidcFields {
             client_id: o.client_id.clone(),
             client_secret: REDACTED,
             scopes: o.scopes.clone(),
-            claims: OidcClaimsView {
-                username: o.claims.username.clone(),
-                groups: o.claims.groups.clone(),
-                email: o.claims.email.clone(),
-                name: o.claims.name.clone(),
-            },
+            claims: ClaimsView::from(&o.claims),
             logout: o.logout,
             timeout: format_duration(o.timeout),
             ca_file: o.ca_file.as_deref().map(path),

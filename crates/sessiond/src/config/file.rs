@@ -354,7 +354,7 @@ pub(super) struct LoginProvider {
     /// `oidc` only: the scopes asked for, with `openid`. Default: `[openid, profile, email]`.
     pub(super) scopes: Option<Vec<String>>,
     /// `oidc` only: the claims the user is read from.
-    pub(super) claims: Option<OidcClaims>,
+    pub(super) claims: Option<Claims>,
     /// `oidc` only: signing out also signs out at the provider (RP-initiated logout).
     /// Default: `false`.
     pub(super) logout: Option<bool>,
@@ -368,14 +368,14 @@ pub(super) struct LoginProvider {
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(test, derive(serde::Serialize))]
 #[serde(deny_unknown_fields)]
-pub(super) struct OidcClaims {
-    /// The claim naming the user. Default: `sub`.
+pub(super) struct Claims {
+    /// The claim or attribute naming the user. Default: `sub` (oidc), `name_id` (saml).
     pub(super) username: Option<String>,
-    /// The claim with the groups. Default: `groups`.
+    /// The claim or attribute with the groups. Default: `groups`.
     pub(super) groups: Option<String>,
-    /// The claim with the email address. Default: `email`.
+    /// The claim or attribute with the email address. Default: `email` (oidc), `mail` (saml).
     pub(super) email: Option<String>,
-    /// The claim with the display name. Default: `name`.
+    /// The claim or attribute with the display name. Default: `name` (oidc), `displayName` (saml).
     pub(super) name: Option<String>,
 }
 

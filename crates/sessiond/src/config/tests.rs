@@ -7,7 +7,7 @@ use sessiond_core::access::{Decision, Object, Policy, Subject};
 use sessiond_core::cookie::SameSite;
 use sessiond_core::journey::JourneyLocation;
 use sessiond_core::provider::{
-    BindPassword, HeaderProvider, LdapGroups, LdapProvider, OidcClaims, OidcProvider, Provider,
+    BindPassword, HeaderProvider, LdapGroups, LdapProvider, OidcProvider, Provider, ProviderClaims,
 };
 use sessiond_core::realm::{HttpOnlyMode, SessionLocation};
 use sessiond_core::timeout::Timeouts;
@@ -2190,7 +2190,7 @@ fn every_oidc_setting_is_read() {
         client_id: "sessiond".into(),
         client_secret: BindPassword(CLIENT_SECRET.into()),
         scopes: vec!["openid".into(), "email".into(), "groups".into()],
-        claims: OidcClaims {
+        claims: ProviderClaims {
             username: "preferred_username".into(),
             groups: "roles".into(),
             email: "mail".into(),
@@ -2346,14 +2346,14 @@ fn saml_provider(config: &Config, index: usize) -> &sessiond_core::provider::Sam
 #[cfg(feature = "saml")]
 #[test]
 fn saml_providers_read_their_settings_and_check_the_metadata() {
-    use sessiond_core::provider::{SamlClaims, SamlProvider};
+    use sessiond_core::provider::{ProviderClaims, SamlProvider};
     let metadata = secret_file(IDP_METADATA.as_bytes());
     let at = metadata.path().display();
     let config =
         parse(&format!("authentication: {{providers: [{{id: corp, kind: saml, idp_metadata_file: '{at}'}}]}}"))
             .unwrap();
     assert_eq!(*saml_provider(&config, 0), SamlProvider::new("corp", metadata.path()));
-    assert_eq!(SamlClaims::default().username, "name_id", "the subject's NameID unless told otherwise");
+    assert_eq!(ProviderClaims::saml().username, "name_id", "the subject's NameID unless told otherwise");
     assert_eq!(config.providers[0].method(), "saml");
     assert!(config.providers[0].has_own_journey());
     let yaml = format!(
@@ -2365,7 +2365,7 @@ fn saml_providers_read_their_settings_and_check_the_metadata() {
     assert_eq!((saml.label.as_str(), saml.entity_id.as_deref()), ("Corp SAML", Some("https://auth.example.org/sp")));
     assert_eq!(
         saml.claims,
-        SamlClaims { username: "uid".into(), groups: "memberOf".into(), email: "email".into(), name: "cn".into() }
+        ProviderClaims { username: "uid".into(), groups: "memberOf".into(), email: "email".into(), name: "cn".into() }
     );
     for json in [false, true] {
         let text = render_effective(&config, json);

@@ -11,8 +11,8 @@ use sessiond_core::duration::{parse_duration, parse_duration_or_disabled};
 use sessiond_core::journey::{JourneyLocation, JourneySettings};
 use sessiond_core::jwt::JwtSettings;
 use sessiond_core::provider::{
-    DEFAULT_GROUP_FILTER, HeaderProvider, LdapGroups, LdapProvider, OidcProvider, Provider, ProviderError,
-    SamlProvider, validate_id,
+    DEFAULT_GROUP_FILTER, HeaderProvider, LdapGroups, LdapProvider, OidcProvider, Provider, ProviderClaims,
+    ProviderError, SamlProvider, validate_id,
 };
 use sessiond_core::realm::{CookieSettings, DEFAULT_REALM, HttpOnlyMode, RealmPolicy, SessionLocation};
 use sessiond_core::redirect::AllowedRedirect;
@@ -937,8 +937,7 @@ fn oidc_provider(at: &str, id: String, label: String, raw: file::LoginProvider) 
         }
         oidc.scopes = scopes;
     }
-    let c = &mut oidc.claims;
-    read_claims(at, raw.claims, [&mut c.username, &mut c.groups, &mut c.email, &mut c.name])?;
+    read_claims(at, raw.claims, &mut oidc.claims)?;
     if let Some(logout) = raw.logout {
         oidc.logout = logout;
     }
@@ -970,10 +969,11 @@ fn oidc_provider(at: &str, id: String, label: String, raw: file::LoginProvider) 
 
 /// `claims.username`, `claims.groups`, `claims.email` and `claims.name` of an OpenID or SAML
 /// provider, each into its setting when given; an empty one is refused.
-fn read_claims(at: &str, claims: Option<file::OidcClaims>, into: [&mut String; 4]) -> Result<()> {
+fn read_claims(at: &str, claims: Option<file::Claims>, into: &mut ProviderClaims) -> Result<()> {
     let claims = claims.unwrap_or_default();
     let fields = ["username", "groups", "email", "name"];
     let values = [claims.username, claims.groups, claims.email, claims.name];
+    let into = [&mut into.username, &mut into.groups, &mut into.email, &mut into.name];
     for ((field, value), into) in fields.into_iter().zip(values).zip(into) {
         match value.map(|v| v.trim().to_owned()) {
             Some(v) if v.is_empty() => {
@@ -1015,8 +1015,7 @@ fn saml_provider(at: &str, id: String, label: String, raw: file::LoginProvider) 
     if let Some(entity_id) = raw.entity_id {
         saml.entity_id = Some(entity_id.trim().to_owned());
     }
-    let c = &mut saml.claims;
-    read_claims(at, raw.claims, [&mut c.username, &mut c.groups, &mut c.email, &mut c.name])?;
+    read_claims(at, raw.claims, &mut saml.claims)?;
     saml.validate().map_err(|e| match e {
         ProviderError::BadOidc { setting, reason } => ConfigError::invalid(key(setting), reason),
         other => ConfigError::invalid(key("id"), other.to_string()),
