@@ -49,86 +49,14 @@ case "$storage" in
   *) echo "run-http.sh: --storage must be embedded or memory, not $storage" >&2; exit 2 ;;
 esac
 
-for tool in wrk curl python3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "run-http.sh: $tool is required but not installed" >&2
-    exit 1
-  fi
-done
-
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$bench_dir/.." && pwd)
-cd "$repo"
-
-# --- CPU placement -----------------------------------------------------------------------
-cores=$(nproc)
-if [[ $cores -ge 2 ]] && command -v taskset >/dev/null; then
-  server_pin=(taskset -c 0)
-  client_pin=(taskset -c 1)
-  placement="server on CPU 0, wrk on CPU 1"
-  if [[ $cores -eq 2 ]]; then
-    placement+=" (this machine has only 2 cores: the OS, interrupts and anything else running share them with the test, so expect noise; compare ratios, not absolute numbers)"
-  fi
-else
-  server_pin=()
-  client_pin=()
-  placement="not pinned: this machine has $cores core(s) (or no taskset), so wrk and the server compete for the same CPU and the numbers are a lower bound"
-fi
-
-# --- Build -------------------------------------------------------------------------------
-if [[ $build -eq 1 ]]; then
-  echo "building sessiond and bench-hello (release)..." >&2
-  cargo build --release -p sessiond -p sessiond-bench >&2
-fi
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-sessiond_bin="$target_dir/release/sessiond"
-hello_bin="$target_dir/release/bench-hello"
-for bin in "$sessiond_bin" "$hello_bin"; do
-  if [[ ! -x $bin ]]; then
-    echo "run-http.sh: $bin is missing; run without --no-build" >&2
-    exit 1
-  fi
-done
-
-# --- Scratch space and cleanup -----------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/sessiond-bench.XXXXXX")
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Waits until `url` answers at all (any HTTP status), or fails after ~20 s.
-wait_for() {
-  local url=$1 name=$2 pid=$3 i
-  for ((i = 0; i < 200; i++)); do
-    if curl -s -o /dev/null --max-time 1 "$url"; then
-      return 0
-    fi
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "run-http.sh: $name exited before answering; its output:" >&2
-      cat "$work/$name.out" "$work/$name.err" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-  echo "run-http.sh: $name did not answer $url within 20 s" >&2
-  exit 1
-}
+script=run-http.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_tools wrk curl python3
+pin_cpus server wrk
+build_release sessiond sessiond-bench
+sessiond_bin=$(release_binary sessiond)
+hello_bin=$(release_binary bench-hello)
+make_workdir "${TMPDIR:-/tmp}" http
 
 # --- sessiond ----------------------------------------------------------------------------
 sessiond_port=$(free_port)
@@ -145,41 +73,12 @@ log:
 EOF
 "${server_pin[@]}" "$sessiond_bin" serve --config "$work/sessiond.yml" \
   >"$work/sessiond.out" 2>"$work/sessiond.err" &
-pids+=($!)
+tracked+=($!)
 sessiond_url="http://127.0.0.1:$sessiond_port"
-wait_for "$sessiond_url/healthz" sessiond "${pids[-1]}"
+wait_http "$sessiond_url/healthz" 200 "${tracked[-1]}" 20 "$work/sessiond.out" "$work/sessiond.err"
 
 # The first start creates the users file and prints the administrator's password once.
-password=$(sed -n 's/^[[:space:]]*password:[[:space:]]*//p' "$work/sessiond.out" | head -n 1)
-if [[ -z $password ]]; then
-  echo "run-http.sh: sessiond printed no bootstrap password; its output:" >&2
-  cat "$work/sessiond.out" "$work/sessiond.err" >&2
-  exit 1
-fi
-login_body=$(PASSWORD=$password python3 -c 'import json, os; print(json.dumps({"callbacks": [
-  {"type": "username", "value": "admin"}, {"type": "password", "value": os.environ["PASSWORD"]}]}))')
-login=$(curl -sS --fail-with-body -X POST -H 'Content-Type: application/json' \
-  --data "$login_body" "$sessiond_url/api/v1/authenticate") || {
-  echo "run-http.sh: login failed: $login" >&2
-  exit 1
-}
-token=$(printf '%s' "$login" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin).get("session_token") or "")')
-if [[ -z $token ]]; then
-  echo "run-http.sh: the login answer has no session_token: $login" >&2
-  exit 1
-fi
-# wrk reads the token from this file, so it never shows in the process list.
-umask 077
-printf '%s\n' "$token" >"$work/token"
-export TOKEN_FILE="$work/token"
-COOKIE_NAME=$(sed -n 's/^[[:space:]]*realm[[:space:]].*(cookie \(.*\))$/\1/p' "$work/sessiond.out" | head -n 1)
-export COOKIE_NAME
-if [[ -z $COOKIE_NAME ]]; then
-  echo "run-http.sh: sessiond printed no cookie name; its output:" >&2
-  cat "$work/sessiond.out" >&2
-  exit 1
-fi
+admin_login "$sessiond_url" "$work/sessiond.out"
 
 # Both endpoints must accept the token before timing them, or we would time 401s.
 for check in "-X POST --data {} -H Content-Type:application/json $sessiond_url/api/v1/sessions/authenticate" \
@@ -196,19 +95,19 @@ done
 # --- bench-hello -------------------------------------------------------------------------
 hello_port=$(free_port)
 "${server_pin[@]}" "$hello_bin" "127.0.0.1:$hello_port" >"$work/hello.out" 2>"$work/hello.err" &
-pids+=($!)
+tracked+=($!)
 hello_url="http://127.0.0.1:$hello_port"
-wait_for "$hello_url/" hello "${pids[-1]}"
+wait_http "$hello_url/" 000 "${tracked[-1]}" 20 "$work/hello.out" "$work/hello.err"
 
 # --- Load --------------------------------------------------------------------------------
-# Runs wrk with `script` against `url`; prints requests/s. Refuses results with errors.
+# Runs wrk with the script `lua` against `url`; prints requests/s. Refuses results with errors.
 load() {
-  local script=$1 url=$2 label=$3
+  local lua=$1 url=$2 label=$3
   local out="$work/wrk-$label.txt"
   if [[ $warmup != 0 && $warmup != 0s ]]; then
-    "${client_pin[@]}" wrk -t"$threads" -c"$connections" -d"$warmup" -s "$script" "$url" >/dev/null
+    "${client_pin[@]}" wrk -t"$threads" -c"$connections" -d"$warmup" -s "$lua" "$url" >/dev/null
   fi
-  "${client_pin[@]}" wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$script" "$url" >"$out"
+  "${client_pin[@]}" wrk -t"$threads" -c"$connections" -d"$duration" --latency -s "$lua" "$url" >"$out"
   if grep -q -E 'Non-2xx|Socket errors' "$out"; then
     echo "run-http.sh: $label had failed requests:" >&2
     cat "$out" >&2
@@ -236,10 +135,10 @@ echo "placement: $placement"
 echo
 printf '%-34s %12s %12s %8s %9s   %s\n' "endpoint" "sessiond/s" "hello/s" "ratio" "p99 ratio" "p50 / p99 (sessiond | hello)"
 for endpoint in authz authenticate current; do
-  script="$bench_dir/wrk/$endpoint.lua"
-  ours=$(load "$script" "$sessiond_url" "sessiond-$endpoint")
+  lua="$bench_dir/wrk/$endpoint.lua"
+  ours=$(load "$lua" "$sessiond_url" "sessiond-$endpoint")
   ours_latency=$(latency "$work/wrk-sessiond-$endpoint.txt")
-  base=$(load "$script" "$hello_url" "hello-$endpoint")
+  base=$(load "$lua" "$hello_url" "hello-$endpoint")
   base_latency=$(latency "$work/wrk-hello-$endpoint.txt")
   case $endpoint in
     authenticate) name="POST /api/v1/sessions/authenticate" ;;

@@ -46,16 +46,9 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-for tool in wrk curl python3 redis-server redis-cli redis-benchmark; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "run-redis.sh: $tool is required but not installed" >&2
-    exit 1
-  fi
-done
-
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$bench_dir/.." && pwd)
-cd "$repo"
+script=run-redis.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_tools wrk curl python3 redis-server redis-cli redis-benchmark
 
 # --- CPU placement -----------------------------------------------------------------------
 # Redis and sessiond share CPU 0 on purpose. With the cache on, most verifies never reach
@@ -63,63 +56,11 @@ cd "$repo"
 # trip and its cost on the Redis side is paid on the same core. redis-benchmark then measures
 # Redis alone on that core. Either way the serving side has one core and the client the other,
 # so the ratio is sessiond's throughput per core relative to Redis's.
-cores=$(nproc)
-if [[ $cores -ge 2 ]] && command -v taskset >/dev/null; then
-  server_pin=(taskset -c 0)
-  client_pin=(taskset -c 1)
-  placement="redis-server and sessiond on CPU 0, wrk and redis-benchmark on CPU 1"
-  if [[ $cores -eq 2 ]]; then
-    placement+=" (this machine has only 2 cores: the OS, interrupts and anything else running share them with the test, so expect noise; compare ratios, not absolute numbers)"
-  fi
-else
-  server_pin=()
-  client_pin=()
-  placement="not pinned: this machine has $cores core(s) (or no taskset), so Redis, sessiond and the load generators compete for the same CPU and the numbers are a lower bound"
-fi
-
-# --- Build -------------------------------------------------------------------------------
-if [[ $build -eq 1 ]]; then
-  echo "building sessiond (release)..." >&2
-  cargo build --release -p sessiond >&2
-fi
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-sessiond_bin="$target_dir/release/sessiond"
-if [[ ! -x $sessiond_bin ]]; then
-  echo "run-redis.sh: $sessiond_bin is missing; run without --no-build" >&2
-  exit 1
-fi
-
-# --- Scratch space and cleanup -----------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/sessiond-bench-redis.XXXXXX")
+pin_cpus "redis-server and sessiond" "wrk and redis-benchmark"
+build_release sessiond
+sessiond_bin=$(release_binary sessiond)
+make_workdir "${TMPDIR:-/tmp}" redis
 sessiond_pid=
-redis_pid=
-stop_sessiond() {
-  if [[ -n $sessiond_pid ]]; then
-    kill "$sessiond_pid" 2>/dev/null || true
-    wait "$sessiond_pid" 2>/dev/null || true
-    sessiond_pid=
-  fi
-}
-cleanup() {
-  stop_sessiond
-  if [[ -n $redis_pid ]]; then
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-load_average() {
-  cut -d ' ' -f 1-3 /proc/loadavg
-}
 
 # CPU time so far, in clock ticks: busy and total of CPU 0 and CPU 1 (/proc/stat), then the
 # user+system time of sessiond and of redis-server (/proc/PID/stat, all threads):
@@ -147,26 +88,7 @@ print(f"{share(0, 1):.3f} {share(2, 3):.3f} {share(4, 1):.3f} {share(5, 1):.3f}"
 }
 
 # --- Redis -------------------------------------------------------------------------------
-redis_port=$(free_port)
-"${server_pin[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" \
-  --save '' --appendonly no --daemonize no --logfile "$work/redis.log" &
-redis_pid=$!
-for ((i = 0; i < 200; i++)); do
-  if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
-    break
-  fi
-  if ! kill -0 "$redis_pid" 2>/dev/null; then
-    echo "run-redis.sh: redis-server exited; its log:" >&2
-    cat "$work/redis.log" >&2 || true
-    exit 1
-  fi
-  sleep 0.1
-done
-if ! redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
-  echo "run-redis.sh: redis-server did not answer within 20 s" >&2
-  exit 1
-fi
-redis_url="redis://127.0.0.1:$redis_port"
+start_redis
 
 # --- sessiond ----------------------------------------------------------------------------
 sessiond_port=$(free_port)
@@ -199,30 +121,18 @@ write_config() {
 
 # Starts sessiond with `cache_ttl` (empty: the default) and waits until it answers.
 start_sessiond() {
-  local cache_ttl=$1 i
-  write_config "$cache_ttl" "$work/sessiond.yml"
+  write_config "$1" "$work/sessiond.yml"
   "${server_pin[@]}" "$sessiond_bin" serve --config "$work/sessiond.yml" \
     >"$work/sessiond.out" 2>>"$work/sessiond.err" &
   sessiond_pid=$!
-  for ((i = 0; i < 200; i++)); do
-    if curl -s -o /dev/null --max-time 1 "$sessiond_url/readyz"; then
-      return 0
-    fi
-    if ! kill -0 "$sessiond_pid" 2>/dev/null; then
-      echo "run-redis.sh: sessiond exited before answering; its output:" >&2
-      cat "$work/sessiond.out" "$work/sessiond.err" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-  echo "run-redis.sh: sessiond did not answer within 20 s" >&2
-  exit 1
+  tracked+=("$sessiond_pid")
+  wait_http "$sessiond_url/readyz" 200 "$sessiond_pid" 20 "$work/sessiond.out" "$work/sessiond.err"
 }
 
-# The realm's cookie name, from the startup banner (the realm state lives in Redis, so it is
-# the same for every start).
-cookie_name() {
-  sed -n 's/^[[:space:]]*realm[[:space:]].*(cookie \(.*\))$/\1/p' "$work/sessiond.out" | head -n 1
+# Stops sessiond, to start it again with other settings.
+stop_sessiond() {
+  stop_process "$sessiond_pid"
+  sessiond_pid=
 }
 
 # Both endpoints must accept the token, or we would time 401s or 503s.
@@ -242,35 +152,7 @@ check_endpoints() {
 
 start_sessiond ""
 # The first start creates the users file and prints the administrator's password once.
-password=$(sed -n 's/^[[:space:]]*password:[[:space:]]*//p' "$work/sessiond.out" | head -n 1)
-if [[ -z $password ]]; then
-  echo "run-redis.sh: sessiond printed no bootstrap password; its output:" >&2
-  cat "$work/sessiond.out" "$work/sessiond.err" >&2
-  exit 1
-fi
-login_body=$(PASSWORD=$password python3 -c 'import json, os; print(json.dumps({"callbacks": [
-  {"type": "username", "value": "admin"}, {"type": "password", "value": os.environ["PASSWORD"]}]}))')
-login=$(curl -sS --fail-with-body -X POST -H 'Content-Type: application/json' \
-  --data "$login_body" "$sessiond_url/api/v1/authenticate") || {
-  echo "run-redis.sh: login failed: $login" >&2
-  exit 1
-}
-token=$(printf '%s' "$login" |
-  python3 -c 'import json, sys; print(json.load(sys.stdin).get("session_token") or "")')
-if [[ -z $token ]]; then
-  echo "run-redis.sh: the login answer has no session_token: $login" >&2
-  exit 1
-fi
-# wrk reads the token from this file, so it never shows in the process list.
-printf '%s\n' "$token" >"$work/token"
-export TOKEN_FILE="$work/token"
-COOKIE_NAME=$(cookie_name)
-export COOKIE_NAME
-if [[ -z $COOKIE_NAME ]]; then
-  echo "run-redis.sh: sessiond printed no cookie name; its output:" >&2
-  cat "$work/sessiond.out" >&2
-  exit 1
-fi
+admin_login "$sessiond_url" "$work/sessiond.out"
 check_endpoints
 
 # --- Load --------------------------------------------------------------------------------
@@ -280,16 +162,16 @@ check_endpoints
 results="$work/results.tsv"
 : >"$results"
 
-# Runs wrk with `script` against sessiond and records it under `name`. Refuses results with
+# Runs wrk with the script `lua` against sessiond and records it under `name`. Refuses results with
 # errors.
 load() {
-  local section=$1 script=$2 name=$3
+  local section=$1 lua=$2 name=$3
   local out="$work/wrk.txt" before busy
   if [[ $warmup != 0 && $warmup != 0s ]]; then
-    "${client_pin[@]}" wrk -t1 -c"$connections" -d"$warmup" -s "$script" "$sessiond_url" >/dev/null
+    "${client_pin[@]}" wrk -t1 -c"$connections" -d"$warmup" -s "$lua" "$sessiond_url" >/dev/null
   fi
   before=$(cpu_times)
-  "${client_pin[@]}" wrk -t1 -c"$connections" -d"$duration" --latency -s "$script" "$sessiond_url" >"$out"
+  "${client_pin[@]}" wrk -t1 -c"$connections" -d"$duration" --latency -s "$lua" "$sessiond_url" >"$out"
   busy=$(cpu_busy "$before" "$(cpu_times)")
   if grep -q -E 'Non-2xx|Socket errors' "$out"; then
     echo "run-redis.sh: $name had failed requests:" >&2
@@ -345,7 +227,7 @@ for cache in on off; do
     section="local cache off (storage.redis.cache_ttl: 0): every verify reads Redis"
     stop_sessiond
     start_sessiond 0
-    COOKIE_NAME=$(cookie_name)
+    COOKIE_NAME=$(banner_cookie_name "$work/sessiond.out")
     check_endpoints
   fi
   # redis-benchmark before and after sessiond's runs: the ratio uses their mean, and the two

@@ -53,82 +53,15 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-for tool in wrk curl python3; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "run-scale.sh: $tool is required but not installed" >&2
-    exit 1
-  fi
-done
-
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$bench_dir/.." && pwd)
-cd "$repo"
-
-# --- CPU placement -----------------------------------------------------------------------
-cores=$(nproc)
-if [[ $cores -ge 2 ]] && command -v taskset >/dev/null; then
-  server_pin=(taskset -c 0)
-  client_pin=(taskset -c 1)
-  placement="server on CPU 0, wrk on CPU 1"
-  if [[ $cores -eq 2 ]]; then
-    placement+=" (this machine has only 2 cores: the OS, interrupts and anything else running share them with the test, so expect noise; compare ratios, not absolute numbers)"
-  fi
-else
-  server_pin=()
-  client_pin=()
-  placement="not pinned: this machine has $cores core(s) (or no taskset), so wrk and the server compete for the same CPU and the numbers are a lower bound"
-fi
-
-# --- Build -------------------------------------------------------------------------------
-if [[ $build -eq 1 ]]; then
-  echo "building sessiond and bench-fill (release)..." >&2
-  cargo build --release -p sessiond -p sessiond-bench >&2
-fi
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-sessiond_bin="$target_dir/release/sessiond"
-fill_bin="$target_dir/release/bench-fill"
-for bin in "$sessiond_bin" "$fill_bin"; do
-  if [[ ! -x $bin ]]; then
-    echo "run-scale.sh: $bin is missing; run without --no-build" >&2
-    exit 1
-  fi
-done
-
-# --- Scratch space and cleanup -----------------------------------------------------------
-work=$(mktemp -d "$dir/sessiond-bench-scale.XXXXXX")
+script=run-scale.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+require_tools wrk curl python3
+pin_cpus server wrk
+build_release sessiond sessiond-bench
+sessiond_bin=$(release_binary sessiond)
+fill_bin=$(release_binary bench-fill)
+make_workdir "$dir" scale
 sessiond_pid=
-stop_sessiond() {
-  if [[ -n $sessiond_pid ]]; then
-    kill "$sessiond_pid" 2>/dev/null || true
-    wait "$sessiond_pid" 2>/dev/null || true
-    sessiond_pid=
-  fi
-}
-cleanup() {
-  stop_sessiond
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-now_s() {
-  date +%s.%N
-}
-
-# Resident set of a process in bytes (VmRSS, /proc/PID/status).
-rss_bytes() {
-  awk '$1 == "VmRSS:" { print $2 * 1024 }' "/proc/$1/status"
-}
-
-load_average() {
-  cut -d ' ' -f 1-3 /proc/loadavg
-}
 
 # The sessions belong to these users, and the server ends sessions of users it does not know.
 # The same users in both stores, so the users file weighs the same in both.
@@ -202,24 +135,9 @@ EOF
   "${server_pin[@]}" "$sessiond_bin" serve --config "$work/$name.yml" \
     >"$work/$name.out" 2>"$work/$name.err" &
   sessiond_pid=$!
-  ready=
-  for ((i = 0; i < 6000; i++)); do
-    status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url/readyz" || true)
-    if [[ $status == 200 ]]; then
-      ready=$(now_s)
-      break
-    fi
-    if ! kill -0 "$sessiond_pid" 2>/dev/null; then
-      echo "run-scale.sh: sessiond exited before it was ready; its output:" >&2
-      cat "$work/$name.out" "$work/$name.err" >&2 || true
-      exit 1
-    fi
-    sleep 0.02
-  done
-  if [[ -z $ready ]]; then
-    echo "run-scale.sh: sessiond was not ready within two minutes" >&2
-    exit 1
-  fi
+  tracked+=("$sessiond_pid")
+  wait_http "$url/readyz" 200 "$sessiond_pid" 120 "$work/$name.out" "$work/$name.err"
+  ready=$(now_s)
   sleep 2
   local rss_idle
   rss_idle=$(rss_bytes "$sessiond_pid")
@@ -260,7 +178,8 @@ print(f'{max(0.0, delay - (c * 1000 / got - c * 1000 / target)):.3f}')")
   local rss_load size
   rss_load=$(rss_bytes "$sessiond_pid")
   size=$(stat -c %s "$db")
-  stop_sessiond
+  stop_process "$sessiond_pid"
+  sessiond_pid=
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$count" \
     "$(python3 -c "print(f'{$fill_ended - $fill_started:.2f}')")" "$size" \
     "$(python3 -c "print(f'{$ready - $started:.3f}')")" "$rss_idle" "$rss_load" \

@@ -7,9 +7,9 @@
 # cheap argon2 cost and a realm whose sessions expire after a short `inactivity`. wrk, with
 # wrk/soak.lua, holds a steady request rate: mostly verifies, plus logins, logouts and checks
 # that abandoned sessions have expired; every answer is checked against what it should be.
-# Every 30 s the script samples the server's resident set (VmRSS), its open file descriptors
-# (/proc/PID/fd), the store's size (file size, or Redis used_memory and DBSIZE) and the
-# cumulative counts of requests and errors. At the end it prints first/last/max of each, the
+# Every 30 s the script samples the server's resident set (VmRSS, and how much of it is in
+# transparent huge pages), its open file descriptors (/proc/PID/fd), the store's size (file
+# size, or Redis used_memory and DBSIZE) and the cumulative counts of requests and errors. At the end it prints first/last/max of each, the
 # requests by kind, the errors, and a verdict. See bench/README.md.
 #
 # The server (and Redis) run on CPU 0 and wrk on CPU 1 (taskset), as in run-redis.sh.
@@ -58,93 +58,25 @@ case "$storage" in
   *) echo "run-soak.sh: --storage must be embedded or redis, not $storage" >&2; exit 2 ;;
 esac
 
+script=run-soak.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 tools=(wrk curl python3)
 if [[ $storage == redis ]]; then
   tools+=(redis-server redis-cli)
 fi
-for tool in "${tools[@]}"; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "run-soak.sh: $tool is required but not installed" >&2
-    exit 1
-  fi
-done
-
-bench_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-repo=$(cd "$bench_dir/.." && pwd)
-cd "$repo"
-
-# --- CPU placement -----------------------------------------------------------------------
-cores=$(nproc)
-if [[ $cores -ge 2 ]] && command -v taskset >/dev/null; then
-  server_pin=(taskset -c 0)
-  client_pin=(taskset -c 1)
-  placement="server (and Redis) on CPU 0, wrk on CPU 1"
-  if [[ $cores -eq 2 ]]; then
-    placement+=" (this machine has only 2 cores, shared with the OS and anything else running)"
-  fi
-else
-  server_pin=()
-  client_pin=()
-  placement="not pinned: this machine has $cores core(s) (or no taskset)"
-fi
-
-# --- Build -------------------------------------------------------------------------------
-if [[ $build -eq 1 ]]; then
-  echo "building sessiond and bench-fill (release)..." >&2
-  cargo build --release -p sessiond -p sessiond-bench >&2
-fi
-target_dir=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-sessiond_bin="$target_dir/release/sessiond"
-fill_bin="$target_dir/release/bench-fill"
-for bin in "$sessiond_bin" "$fill_bin"; do
-  if [[ ! -x $bin ]]; then
-    echo "run-soak.sh: $bin is missing; run without --no-build" >&2
-    exit 1
-  fi
-done
-
-# --- Scratch space and cleanup -----------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/sessiond-bench-soak.XXXXXX")
+require_tools "${tools[@]}"
+pin_cpus "server (and Redis)" wrk
+build_release sessiond sessiond-bench
+sessiond_bin=$(release_binary sessiond)
+fill_bin=$(release_binary bench-fill)
+make_workdir "${TMPDIR:-/tmp}" soak
 sessiond_pid=
-redis_pid=
 wrk_pid=
-cleanup() {
-  local pid
-  for pid in "$wrk_pid" "$sessiond_pid" "$redis_pid"; do
-    if [[ -n $pid ]]; then
-      kill "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # --- Redis (only with --storage redis) ---------------------------------------------------
 redis_port=
 if [[ $storage == redis ]]; then
-  redis_port=$(free_port)
-  "${server_pin[@]}" redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work" \
-    --save '' --appendonly no --daemonize no --logfile "$work/redis.log" &
-  redis_pid=$!
-  for ((i = 0; i < 200; i++)); do
-    if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
-      break
-    fi
-    if ! kill -0 "$redis_pid" 2>/dev/null; then
-      echo "run-soak.sh: redis-server exited; its log:" >&2
-      cat "$work/redis.log" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
+  start_redis
 fi
 
 # --- sessiond ----------------------------------------------------------------------------
@@ -164,7 +96,7 @@ sessiond_url="http://127.0.0.1:$sessiond_port"
   echo "  kind: $storage"
   if [[ $storage == redis ]]; then
     echo "  redis:"
-    echo "    url: redis://127.0.0.1:$redis_port"
+    echo "    url: $redis_url"
   fi
   echo "users:"
   echo "  file: $work/users.yml"
@@ -182,17 +114,8 @@ sessiond_url="http://127.0.0.1:$sessiond_port"
 "${server_pin[@]}" "$sessiond_bin" serve --config "$work/sessiond.yml" \
   >"$work/sessiond.out" 2>"$work/sessiond.err" &
 sessiond_pid=$!
-for ((i = 0; i < 400; i++)); do
-  if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$sessiond_url/readyz" || true) == 200 ]]; then
-    break
-  fi
-  if ! kill -0 "$sessiond_pid" 2>/dev/null; then
-    echo "run-soak.sh: sessiond exited before it was ready; its output:" >&2
-    cat "$work/sessiond.out" "$work/sessiond.err" >&2 || true
-    exit 1
-  fi
-  sleep 0.05
-done
+tracked+=("$sessiond_pid")
+wait_http "$sessiond_url/readyz" 200 "$sessiond_pid" 20 "$work/sessiond.out" "$work/sessiond.err"
 # One login by hand: the load must not start on a server that refuses it.
 status=$(curl -s -o "$work/login.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
   --data "{\"callbacks\":[{\"type\":\"username\",\"value\":\"load0000000\"},{\"type\":\"password\",\"value\":\"$password\"}]}" \
@@ -206,7 +129,9 @@ fi
 # --- Sampling ----------------------------------------------------------------------------
 # One line per sample, tab-separated: seconds since the start, RSS bytes, open fds, store bytes
 # (file size, or Redis used_memory), Redis keys (or -), then the counters summed over wrk's
-# threads: login verify logout expiry expired_on_verify errors, then lines sessiond logged.
+# threads: login verify logout expiry expired_on_verify errors, then lines sessiond logged, then
+# the bytes of RSS in transparent huge pages (AnonHugePages; a jump in RSS with a jump here is
+# the kernel collapsing pages, not the server growing).
 samples="$work/samples.tsv"
 : >"$samples"
 mkdir "$work/counts"
@@ -217,6 +142,10 @@ store_size() {
   else
     printf '%s\t-' "$(stat -c %s "$work/data/sessiond.redb")"
   fi
+}
+huge_page_bytes() {
+  awk '$1 == "AnonHugePages:" { print $2 * 1024; found = 1 } END { if (!found) print 0 }' \
+    "/proc/$sessiond_pid/smaps_rollup" 2>/dev/null || echo 0
 }
 sample() {
   local elapsed=$1
@@ -235,7 +164,7 @@ for line in sys.stdin:
         key, _, value = word.partition("=")
         if key in total:
             total[key] += int(value)
-print("\t".join(str(total[k]) for k in keys))')	$(wc -l <"$work/sessiond.err")" >>"$samples"
+print("\t".join(str(total[k]) for k in keys))')	$(wc -l <"$work/sessiond.err")	$(huge_page_bytes)" >>"$samples"
 }
 
 delay=$(python3 -c "print(f'{$connections * 1000 / max(1, $rate):.3f}')")
@@ -246,6 +175,7 @@ USERS=$users PASSWORD=$password INACTIVITY_S=$inactivity DELAY_MS=$delay COUNTS_
   "${client_pin[@]}" wrk -t"$connections" -c"$connections" -d"$duration" --timeout 5s --latency \
   -s "$bench_dir/wrk/soak.lua" "$sessiond_url" >"$work/wrk.txt" 2>&1 &
 wrk_pid=$!
+tracked+=("$wrk_pid")
 next=$((start + interval))
 while kill -0 "$wrk_pid" 2>/dev/null; do
   if [[ $(date +%s) -ge $next ]]; then
@@ -289,6 +219,7 @@ keys = [r[4] for r in rows]
 kinds = ["login", "verify", "logout", "expiry", "expired_on_verify", "errors"]
 last = dict(zip(kinds, (int(x) for x in rows[-1][5:11])))
 logged = int(rows[-1][11])
+huge = [int(r[12]) for r in rows]
 
 m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", wrk)
 socket_errors = sum(int(x) for x in m.groups()) if m else 0
@@ -304,6 +235,7 @@ def mib(b):
 print()
 print(f"  {'':<16} {'first':>12} {'last':>12} {'max':>12}")
 print(f"  {'RSS':<16} {mib(rss[0]):>12} {mib(rss[-1]):>12} {mib(max(rss)):>12}")
+print(f"  {'in huge pages':<16} {mib(huge[0]):>12} {mib(huge[-1]):>12} {mib(max(huge)):>12}")
 print(f"  {'open fds':<16} {fds[0]:>12} {fds[-1]:>12} {max(fds):>12}")
 label = "Redis used_memory" if storage == "redis" else "store file"
 print(f"  {label:<16} {mib(store[0]):>12} {mib(store[-1]):>12} {mib(max(store)):>12}")
@@ -335,9 +267,9 @@ print(f"  open fds, max of last quarter vs second quarter: {fd_growth:+d}  -> {'
 print(f"  store size, last quarter vs second quarter: {store_change:+.1%}")
 print(f"  verdict: {'PASS' if flat and fds_ok and clean else 'FAIL'}")
 print()
-print("  samples (s, RSS MiB, fds, store MiB, keys, errors):")
+print("  samples (s, RSS MiB, of which in huge pages, fds, store MiB, keys, errors):")
 for r in rows:
-    print(f"    {int(r[0]):>6} {int(r[1]) / 2**20:>8.1f} {r[2]:>4} {int(r[3]) / 2**20:>8.1f} {r[4]:>7} {r[10]:>4}")
+    print(f"    {int(r[0]):>6} {int(r[1]) / 2**20:>8.1f} {int(r[12]) / 2**20:>8.1f} {r[2]:>4} {int(r[3]) / 2**20:>8.1f} {r[4]:>7} {r[10]:>4}")
 PY
 echo
 echo "errors   = answers other than expected: a login without 200 and a token, a verify not 200 (unless"
