@@ -5,13 +5,15 @@
 //! each one re-reads it on every background tick and swaps its realm when it changed. Changing
 //! the name ends every session of the realm: their cookies would no longer be presented under
 //! the new name, and a session that quietly outlived a rename would surprise whoever renamed.
+//! Client-side sessions, which the store does not hold, end by the cut kept in the same state
+//! ([`RealmState::sessions_not_before`]), which moves with the name.
 
 use crate::audit::{AuditEvent, AuditKind};
 use crate::revocation;
 use crate::state::{App, CookieNameOutcome, Realm};
 use sessiond_core::cookie::{default_cookie_name, validate_cookie_name};
 use sessiond_core::time::Timestamp;
-use sessiond_store::{RealmState, Store, StoreError};
+use sessiond_store::{EntryKind, RealmState, Store, StoreError};
 use tracing::{info, warn};
 
 /// What to do with a realm's cookie name.
@@ -39,25 +41,49 @@ pub async fn change_cookie_name(
     let stored = store.realm_state(realm).await?;
     let mut state = stored.clone().unwrap_or_else(|| {
         let name = default_cookie_name();
-        RealmState { default_cookie_name: name.clone(), cookie_name: name }
+        RealmState { default_cookie_name: name.clone(), cookie_name: name, sessions_not_before: None }
     });
     state.cookie_name = match change {
         CookieNameChange::Set(name) => name.clone(),
         CookieNameChange::Reset => state.default_cookie_name.clone(),
         CookieNameChange::Keep => state.cookie_name.clone(),
     };
+    let legacy_cut = legacy_realm_cut(store, realm, now).await?;
+    if let Some(at) = legacy_cut {
+        state.sessions_not_before = state.sessions_not_before.max(Some(at));
+    }
     let mut sessions_ended = None;
     if stored.as_ref() != Some(&state) {
         if stored.as_ref().is_some_and(|s| s.cookie_name != state.cookie_name) {
             sessions_ended = Some(store.delete_realm_sessions(realm).await?);
-            // Client-side sessions are not in the store: a cut keeps their cookies refused
-            // even if the name later comes back to the one they were sealed for.
-            revocation::cut_realm_sessions(store, realm, now).await?;
+            // Client-side sessions are not in the store: the cut keeps their cookies refused
+            // even if the name later comes back to the one they were sealed for. The second
+            // of the change itself is spared, so that signing in again at once, under the
+            // new name, works; a cookie of the old name sealed in that second is refused by
+            // its name as long as the name stays new.
+            let at = (now - std::time::Duration::from_secs(1)).unix();
+            state.sessions_not_before = state.sessions_not_before.max(Some(at));
         }
         store.put_realm_state(realm, &state).await?;
     }
+    if legacy_cut.is_some() {
+        store.delete_entry(EntryKind::NotBefore, realm).await?;
+    }
     let is_default = state.cookie_name == state.default_cookie_name;
-    Ok(CookieNameOutcome { realm: realm.to_owned(), name: state.cookie_name, sessions_ended, is_default })
+    Ok(CookieNameOutcome {
+        realm: realm.to_owned(),
+        name: state.cookie_name,
+        sessions_ended,
+        is_default,
+        sessions_not_before: state.sessions_not_before,
+    })
+}
+
+/// The realm's cut as earlier versions kept it: a not-before entry keyed by the realm's name
+/// alone. It moves into the realm's state the first time the realm resolves.
+async fn legacy_realm_cut(store: &impl Store, realm: &str, now: Timestamp) -> Result<Option<i64>, StoreError> {
+    let Some(entry) = store.entry(EntryKind::NotBefore, realm, now).await? else { return Ok(None) };
+    Ok(Some(revocation::NotBefore::decode(&entry.value)?.at))
 }
 
 /// Why a new cookie name was refused.
@@ -101,8 +127,8 @@ pub fn check_change(app: &App, realm: &Realm, change: &CookieNameChange) -> Resu
 
 /// Puts the outcome of a change in force on this instance at once, and records it.
 pub fn adopt(app: &App, realm: &Realm, outcome: &CookieNameOutcome, actor: Option<&str>) {
-    if outcome.name != realm.cookie.name {
-        app.replace_realm(Realm::new(realm.policy.clone(), &outcome.name));
+    if outcome.name != realm.cookie.name || outcome.sessions_not_before != realm.sessions_not_before {
+        app.replace_realm(Realm::resolved(realm.policy.clone(), outcome));
         info!(realm = %realm.name(), cookie = %outcome.name, ended = outcome.sessions_ended.unwrap_or(0), "cookie name changed");
     }
     if let Some(ended) = outcome.sessions_ended {
@@ -112,16 +138,70 @@ pub fn adopt(app: &App, realm: &Realm, outcome: &CookieNameOutcome, actor: Optio
     }
 }
 
-/// Background work: adopts cookie names changed by another instance or by the command line.
+/// Background work: adopts cookie names (and the cuts that came with them) changed by another
+/// instance or by the command line.
 pub async fn follow(app: &App) {
     for realm in app.realms().iter() {
         match app.store.realm_state(realm.name()).await {
-            Ok(Some(state)) if state.cookie_name != realm.cookie.name => {
+            Ok(Some(state))
+                if state.cookie_name != realm.cookie.name || state.sessions_not_before != realm.sessions_not_before =>
+            {
                 info!(realm = %realm.name(), cookie = %state.cookie_name, "cookie name changed elsewhere; following");
-                app.replace_realm(Realm::new(realm.policy.clone(), &state.cookie_name));
+                let mut followed = Realm::new(realm.policy.clone(), &state.cookie_name);
+                followed.sessions_not_before = state.sessions_not_before;
+                app.replace_realm(followed);
             }
             Ok(_) => {}
             Err(e) => warn!(realm = %realm.name(), error = %e, "realm state not read"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessiond_store::MemoryStore;
+    use std::time::Duration;
+
+    const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+    async fn resolve(store: &MemoryStore, change: CookieNameChange, now: Timestamp) -> CookieNameOutcome {
+        change_cookie_name(store, "main", &change, now).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_change_of_name_cuts_the_realm_in_its_state_and_keeping_it_does_not() {
+        let store = MemoryStore::default();
+        let first = resolve(&store, CookieNameChange::Keep, NOW).await;
+        assert_eq!(first.sessions_not_before, None, "a new realm cuts nothing");
+
+        let renamed = resolve(&store, CookieNameChange::Set("acme_session".into()), NOW).await;
+        let cut = Some((NOW - Duration::from_secs(1)).unix());
+        assert_eq!(renamed.sessions_not_before, cut, "the second before the change");
+        let stored = store.realm_state("main").await.unwrap().unwrap();
+        assert_eq!((stored.cookie_name.as_str(), stored.sessions_not_before), ("acme_session", cut));
+
+        let kept = resolve(&store, CookieNameChange::Keep, NOW + Duration::from_secs(60)).await;
+        assert_eq!(kept.sessions_not_before, cut, "a restart keeps the cut where it was");
+        let back = resolve(&store, CookieNameChange::Reset, NOW + Duration::from_secs(60)).await;
+        assert_eq!(back.name, first.name);
+        assert_eq!(back.sessions_not_before, Some((NOW + Duration::from_secs(59)).unix()), "and a change moves it on");
+    }
+
+    #[tokio::test]
+    async fn a_cut_kept_as_an_entry_by_earlier_versions_moves_into_the_state() {
+        let store = MemoryStore::default();
+        resolve(&store, CookieNameChange::Keep, NOW).await;
+        let legacy = (NOW - Duration::from_secs(30)).unix();
+        let value = format!(r#"{{"at":{legacy}}}"#);
+        store.put_entry(EntryKind::NotBefore, "main", value.as_bytes(), None, NOW).await.unwrap();
+        revocation::cut_user_sessions(&store, "main", "alice", None, NOW).await.unwrap();
+
+        let outcome = resolve(&store, CookieNameChange::Keep, NOW).await;
+        assert_eq!(outcome.sessions_not_before, Some(legacy));
+        assert_eq!(store.realm_state("main").await.unwrap().unwrap().sessions_not_before, Some(legacy));
+        assert!(store.entry(EntryKind::NotBefore, "main", NOW).await.unwrap().is_none(), "the old entry is gone");
+        let alice = revocation::not_before_key("main", "alice");
+        assert!(store.entry(EntryKind::NotBefore, &alice, NOW).await.unwrap().is_some(), "a user's cut stays");
     }
 }

@@ -11,15 +11,14 @@
 //!   before the instant ends ("sign out everywhere", an administrator's revoke, a user disabled
 //!   or removed), except the one session named in it ("sign out everywhere else" keeps the
 //!   caller's own). Kept until replaced: a later cut replaces it, moving the instant forward.
-//! - [`EntryKind::NotBefore`] at `<realm>` (no line break, so never a user's key): every
-//!   session of the realm created before the instant ends. A new cookie name already
-//!   refuses every cookie sealed under the old one; this cut keeps them refused when the name
-//!   later goes back to an earlier one (a reset to the default). The instant is the second
-//!   before the change, so that signing in again at once works.
 //!
 //! Sessions created in the same second as a user's cut count as created before it: whole
 //! seconds are all the session records hold, and ending one session too many is the safe
 //! mistake.
+//!
+//! A cut of the whole realm, made when its cookie name changes, is not an entry: it is kept
+//! with the realm's state and its cookie name, which every instance holds in memory (see
+//! `realms.rs`), and [`is_revoked`] takes it from there.
 //!
 //! These functions take the store itself, so that the command line can revoke sessions with no
 //! server running (see `sessiond sessions revoke`).
@@ -43,11 +42,6 @@ pub fn not_before_key(realm: &str, user: &str) -> String {
     format!("{realm}\n{user}")
 }
 
-/// The key of a realm's not-before instant.
-pub fn realm_cut_key(realm: &str) -> String {
-    realm.to_owned()
-}
-
 /// The value of a not-before entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,7 +59,11 @@ impl NotBefore {
         session.created_at.unix() <= self.at && self.except.as_ref() != Some(&session.id)
     }
 
-    fn decode(value: &[u8]) -> Result<Self, StoreError> {
+    /// Reads a stored cut.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the value is not a cut.
+    pub fn decode(value: &[u8]) -> Result<Self, StoreError> {
         serde_json::from_slice(value)
             .map_err(|e| StoreError::Corrupt { what: "client session not-before", reason: e.to_string() })
     }
@@ -119,18 +117,6 @@ pub async fn cut_user_sessions(
     cut(store, &not_before_key(realm, user), except, now).await
 }
 
-/// Refuses every session of `realm` created before the second of `now`.
-///
-/// Unlike a user's cut, the second itself is spared: the realm's cookie name has just changed,
-/// and the logins that follow at once, under the new name, must stay valid. A cookie of the old
-/// name sealed in that same second is refused by its name as long as the name stays new.
-///
-/// # Errors
-/// As [`cut_user_sessions`].
-pub async fn cut_realm_sessions(store: &impl Store, realm: &str, now: Timestamp) -> Result<(), StoreError> {
-    cut(store, &realm_cut_key(realm), None, now - std::time::Duration::from_secs(1)).await
-}
-
 /// Moves the not-before instant at `key` forward to `now`, by compare-and-swap.
 async fn cut(store: &impl Store, key: &str, except: Option<&SessionId>, now: Timestamp) -> Result<(), StoreError> {
     for _ in 0..SWAP_ATTEMPTS {
@@ -147,26 +133,32 @@ async fn cut(store: &impl Store, key: &str, except: Option<&SessionId>, now: Tim
     Err(StoreError::Conflict)
 }
 
-/// Whether `session` has been revoked: by its id, by a cut of its user or by a cut of its realm.
+/// Whether `session` has been revoked: by its id, by a cut of its user, or by its realm's cut
+/// `realm_not_before` ([`crate::state::Realm::sessions_not_before`]).
 ///
 /// # Errors
 /// Store errors, and a stored cut that does not decode: the caller must refuse the session.
-pub async fn is_revoked(store: &impl Store, session: &ClientSession, now: Timestamp) -> Result<bool, StoreError> {
+pub async fn is_revoked(
+    store: &impl Store,
+    session: &ClientSession,
+    realm_not_before: Option<i64>,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    if realm_not_before.is_some_and(|at| session.created_at.unix() <= at) {
+        return Ok(true);
+    }
     let revoked_key = revoked_key(&session.realm, &session.id);
-    let (user_key, realm_key) = (not_before_key(&session.realm, &session.user), realm_cut_key(&session.realm));
+    let user_key = not_before_key(&session.realm, &session.user);
     let revoked = store.entry(EntryKind::RevokedSession, &revoked_key, now);
     let user_cut = store.entry(EntryKind::NotBefore, &user_key, now);
-    let realm_cut = store.entry(EntryKind::NotBefore, &realm_key, now);
-    let (revoked, user_cut, realm_cut) = tokio::try_join!(revoked, user_cut, realm_cut)?;
+    let (revoked, user_cut) = tokio::try_join!(revoked, user_cut)?;
     if revoked.is_some() {
         return Ok(true);
     }
-    for entry in [user_cut, realm_cut].into_iter().flatten() {
-        if NotBefore::decode(&entry.value)?.refuses(session) {
-            return Ok(true);
-        }
+    match user_cut {
+        Some(entry) => Ok(NotBefore::decode(&entry.value)?.refuses(session)),
+        None => Ok(false),
     }
-    Ok(false)
 }
 
 #[cfg(test)]
@@ -207,10 +199,10 @@ mod tests {
         let a = session("alice", NOW);
         let b = session("alice", NOW);
         revoke_session(&store, "main", &a.id, a.absolute_deadline, NOW).await.unwrap();
-        assert!(is_revoked(&store, &a, NOW).await.unwrap());
-        assert!(!is_revoked(&store, &b, NOW).await.unwrap());
+        assert!(is_revoked(&store, &a, None, NOW).await.unwrap());
+        assert!(!is_revoked(&store, &b, None, NOW).await.unwrap());
         let elsewhere = ClientSession { realm: "other".into(), ..a.clone() };
-        assert!(!is_revoked(&store, &elsewhere, NOW).await.unwrap(), "revocations are per realm");
+        assert!(!is_revoked(&store, &elsewhere, None, NOW).await.unwrap(), "revocations are per realm");
         // The entry goes with the deadline: the cookie cannot pass the timeouts after it anyway.
         assert!(
             store
@@ -229,17 +221,17 @@ mod tests {
         let kept = session("alice", NOW - secs(30));
         let bob = session("bob", NOW - secs(60));
         cut_user_sessions(&store, "main", "alice", Some(&kept.id), NOW).await.unwrap();
-        assert!(is_revoked(&store, &old, NOW).await.unwrap());
-        assert!(is_revoked(&store, &same_second, NOW).await.unwrap());
-        assert!(!is_revoked(&store, &kept, NOW).await.unwrap());
-        assert!(!is_revoked(&store, &bob, NOW).await.unwrap());
+        assert!(is_revoked(&store, &old, None, NOW).await.unwrap());
+        assert!(is_revoked(&store, &same_second, None, NOW).await.unwrap());
+        assert!(!is_revoked(&store, &kept, None, NOW).await.unwrap());
+        assert!(!is_revoked(&store, &bob, None, NOW).await.unwrap());
         let later = session("alice", NOW + secs(1));
-        assert!(!is_revoked(&store, &later, NOW + secs(1)).await.unwrap(), "new logins pass");
+        assert!(!is_revoked(&store, &later, None, NOW + secs(1)).await.unwrap(), "new logins pass");
 
         // Signing out everywhere afterwards ends the spared session too.
         cut_user_sessions(&store, "main", "alice", None, NOW + secs(5)).await.unwrap();
-        assert!(is_revoked(&store, &kept, NOW + secs(5)).await.unwrap());
-        assert!(is_revoked(&store, &later, NOW + secs(5)).await.unwrap());
+        assert!(is_revoked(&store, &kept, None, NOW + secs(5)).await.unwrap());
+        assert!(is_revoked(&store, &later, None, NOW + secs(5)).await.unwrap());
     }
 
     #[tokio::test]
@@ -252,22 +244,26 @@ mod tests {
         cut_user_sessions(&store, "main", "alice", Some(&other.id), NOW - secs(10)).await.unwrap();
         let entry = store.entry(EntryKind::NotBefore, &not_before_key("main", "alice"), NOW).await.unwrap().unwrap();
         assert_eq!(NotBefore::decode(&entry.value).unwrap(), NotBefore { at: NOW.unix(), except: None });
-        assert!(is_revoked(&store, &spared, NOW).await.unwrap());
-        assert!(is_revoked(&store, &other, NOW).await.unwrap());
+        assert!(is_revoked(&store, &spared, None, NOW).await.unwrap());
+        assert!(is_revoked(&store, &other, None, NOW).await.unwrap());
     }
 
     #[tokio::test]
-    async fn a_realm_cut_refuses_every_user_of_that_realm_only() {
+    async fn a_realm_cut_refuses_every_session_created_up_to_it_without_reading_the_store() {
         let store = MemoryStore::default();
+        let cut = Some((NOW - secs(1)).unix());
         let alice = session("alice", NOW - secs(60));
-        let bob = session("bob", NOW);
-        let elsewhere = ClientSession { realm: "other".into(), ..session("alice", NOW - secs(60)) };
         let before = session("bob", NOW - secs(1));
-        cut_realm_sessions(&store, "main", NOW).await.unwrap();
-        assert!(is_revoked(&store, &alice, NOW).await.unwrap());
-        assert!(is_revoked(&store, &before, NOW).await.unwrap());
-        assert!(!is_revoked(&store, &bob, NOW).await.unwrap(), "logins in the second of the change pass");
-        assert!(!is_revoked(&store, &elsewhere, NOW).await.unwrap());
+        let bob = session("bob", NOW);
+        assert!(is_revoked(&store, &alice, cut, NOW).await.unwrap());
+        assert!(is_revoked(&store, &before, cut, NOW).await.unwrap(), "the cut's own second is refused");
+        assert!(!is_revoked(&store, &bob, cut, NOW).await.unwrap(), "logins after the cut pass");
+        assert!(!is_revoked(&store, &alice, None, NOW).await.unwrap(), "no cut, nothing refused");
+        // A cut refuses even when the store could not have answered: it is the realm's own.
+        let corrupt = MemoryStore::default();
+        let key = not_before_key("main", "alice");
+        corrupt.put_entry(EntryKind::NotBefore, &key, b"not json", None, NOW).await.unwrap();
+        assert!(is_revoked(&corrupt, &alice, cut, NOW).await.unwrap());
     }
 
     #[tokio::test]
@@ -275,7 +271,7 @@ mod tests {
         let store = MemoryStore::default();
         let s = session("alice", NOW);
         store.put_entry(EntryKind::NotBefore, &not_before_key("main", "alice"), b"garbage", None, NOW).await.unwrap();
-        assert!(matches!(is_revoked(&store, &s, NOW).await, Err(StoreError::Corrupt { .. })));
+        assert!(matches!(is_revoked(&store, &s, None, NOW).await, Err(StoreError::Corrupt { .. })));
         assert!(cut_user_sessions(&store, "main", "alice", None, NOW).await.is_err());
     }
 

@@ -208,7 +208,7 @@ async fn verify_client(
         ApiError::Unauthenticated("unknown or ended session")
     })?;
     let session = opened.session;
-    if revocation::is_revoked(&app.store, &session, now).await? {
+    if revocation::is_revoked(&app.store, &session, realm.sessions_not_before, now).await? {
         debug!(session_id = %session.id, "client session refused: revoked");
         return Err(ApiError::Unauthenticated("unknown or ended session"));
     }

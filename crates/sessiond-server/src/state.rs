@@ -54,6 +54,9 @@ pub struct Realm {
     pub cookie: CookieSpec,
     /// The request header named like the cookie, which may carry the token too.
     pub token_header: Option<axum::http::HeaderName>,
+    /// Client-side sessions created at or before this instant (Unix seconds) are refused; see
+    /// [`sessiond_store::RealmState::sessions_not_before`].
+    pub sessions_not_before: Option<i64>,
 }
 
 impl Realm {
@@ -61,7 +64,12 @@ impl Realm {
     pub fn new(policy: RealmPolicy, cookie_name: &str) -> Self {
         let cookie = policy.cookie.spec(cookie_name);
         let token_header = axum::http::HeaderName::from_bytes(cookie_name.as_bytes()).ok();
-        Self { policy, cookie, token_header }
+        Self { policy, cookie, token_header, sessions_not_before: None }
+    }
+
+    /// The realm of `policy` as its stored state (or a resolved cookie name) says it is now.
+    pub fn resolved(policy: RealmPolicy, outcome: &CookieNameOutcome) -> Self {
+        Self { sessions_not_before: outcome.sessions_not_before, ..Self::new(policy, &outcome.name) }
     }
 
     /// The realm's name.
@@ -142,6 +150,8 @@ pub struct CookieNameOutcome {
     pub sessions_ended: Option<usize>,
     /// Whether the name in force is the realm's generated default.
     pub is_default: bool,
+    /// The realm's cut of client-side sessions, if a change of name ever made one.
+    pub sessions_not_before: Option<i64>,
 }
 
 /// Resolves the cookie name of `policy`: the configured one, else the one kept in the store, else a

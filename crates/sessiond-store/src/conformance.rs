@@ -298,7 +298,8 @@ pub async fn revoke_all_except_current_keeps_it<S: Store>(store: S) {
 
 /// Ending every session of a realm leaves other realms' sessions and the realm's state alone.
 pub async fn delete_realm_sessions_leaves_other_realms_alone<S: Store>(store: S) {
-    let state = RealmState { default_cookie_name: "sd_1".into(), cookie_name: "sd_1".into() };
+    let state =
+        RealmState { default_cookie_name: "sd_1".into(), cookie_name: "sd_1".into(), sessions_not_before: None };
     store.put_realm_state("main", &state).await.unwrap();
     let doomed = [
         create(&store, "main", "alice", 0, 300).await,
@@ -400,14 +401,26 @@ pub async fn touched_session_is_not_swept_at_its_old_deadline<S: Store>(store: S
 pub async fn realm_state_round_trips_and_overwrites<S: Store>(store: S) {
     assert_eq!(store.realm_state("main").await.unwrap(), None);
 
-    let first = RealmState { default_cookie_name: "sd_4f9c2a7e".into(), cookie_name: "sd_4f9c2a7e".into() };
-    let other = RealmState { default_cookie_name: "sd_00aa11bb".into(), cookie_name: "other_session".into() };
+    let first = RealmState {
+        default_cookie_name: "sd_4f9c2a7e".into(),
+        cookie_name: "sd_4f9c2a7e".into(),
+        sessions_not_before: None,
+    };
+    let other = RealmState {
+        default_cookie_name: "sd_00aa11bb".into(),
+        cookie_name: "other_session".into(),
+        sessions_not_before: None,
+    };
     store.put_realm_state("main", &first).await.unwrap();
     store.put_realm_state("other", &other).await.unwrap();
     assert_eq!(store.realm_state("main").await.unwrap(), Some(first));
     assert_eq!(store.realm_state("other").await.unwrap(), Some(other.clone()));
 
-    let renamed = RealmState { default_cookie_name: "sd_4f9c2a7e".into(), cookie_name: "__Host-app".into() };
+    let renamed = RealmState {
+        default_cookie_name: "sd_4f9c2a7e".into(),
+        cookie_name: "__Host-app".into(),
+        sessions_not_before: Some(1_800_000_000),
+    };
     store.put_realm_state("main", &renamed).await.unwrap();
     assert_eq!(store.realm_state("main").await.unwrap(), Some(renamed));
     assert_eq!(store.realm_state("other").await.unwrap(), Some(other));

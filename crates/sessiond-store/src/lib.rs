@@ -87,6 +87,13 @@ pub struct RealmState {
     pub default_cookie_name: String,
     /// The cookie name in force (the default unless set by config, CLI or API).
     pub cookie_name: String,
+    /// Client-side sessions of the realm created at or before this instant (Unix seconds) are
+    /// refused. Moved forward when the cookie name changes: a cookie is sealed for its name, so
+    /// a new name refuses the old cookies, and this keeps them refused when the name later
+    /// comes back to theirs. Kept here, beside the name, so that each instance holds both in
+    /// memory and a verify reads neither from the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions_not_before: Option<i64>,
 }
 
 /// What an entry of the store's small key-value space holds. Each kind has keys of its own, so
@@ -293,5 +300,18 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Hits and misses of the backend's in-process session cache; `None` when it has none.
     fn cache_stats(&self) -> Option<CacheStats> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RealmState;
+
+    #[test]
+    fn a_realm_state_written_before_the_realm_cut_moved_into_it_still_reads() {
+        let old = r#"{"default_cookie_name":"sd_4f9c2a7e","cookie_name":"app"}"#;
+        let state: RealmState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.sessions_not_before, None);
+        assert_eq!(serde_json::to_string(&state).unwrap(), old, "no cut, nothing more written");
     }
 }

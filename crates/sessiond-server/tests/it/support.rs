@@ -158,7 +158,11 @@ impl TestServer {
         };
         let store = options.store.unwrap_or_else(|| AnyStore::Memory(MemoryStore::default()));
         if options.cookie_name_in_store {
-            let state = sessiond_store::RealmState { default_cookie_name: COOKIE.into(), cookie_name: COOKIE.into() };
+            let state = sessiond_store::RealmState {
+                default_cookie_name: COOKIE.into(),
+                cookie_name: COOKIE.into(),
+                sessions_not_before: None,
+            };
             sessiond_store::Store::put_realm_state(&store, "main", &state).await.unwrap();
         }
         let clock = ManualClock::new(Timestamp::from_unix(START));

@@ -53,7 +53,8 @@ async fn data_survives_close_and_reopen() {
     let (kept_token, kept) = sample_session("main", "alice", T0);
     let (_, deleted) = sample_session("main", "alice", at(1));
     let (_, touched) = sample_session("main", "bob", at(2));
-    let state = RealmState { default_cookie_name: "sd_4f9c2a7e".into(), cookie_name: "app".into() };
+    let state =
+        RealmState { default_cookie_name: "sd_4f9c2a7e".into(), cookie_name: "app".into(), sessions_not_before: None };
     {
         let store = EmbeddedStore::open(&path).unwrap();
         assert_eq!(store.path(), path);

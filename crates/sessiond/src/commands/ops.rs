@@ -786,8 +786,8 @@ pub(crate) mod tests {
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: None };
         let reply = execute(&store, None, op, NOW, &realms).await.unwrap();
         assert_eq!(reply, Reply::Revoked { revoked: 1, client_realms: vec!["shop".into(), "web".into()] });
-        assert!(revocation::is_revoked(&store, &shop, NOW).await.unwrap());
-        assert!(!revocation::is_revoked(&store, &bob, NOW).await.unwrap());
+        assert!(revocation::is_revoked(&store, &shop, None, NOW).await.unwrap());
+        assert!(!revocation::is_revoked(&store, &bob, None, NOW).await.unwrap());
         assert_eq!(
             serde_json::to_string(&reply).unwrap(),
             r#"{"revoked":1,"client_realms":["shop","web"]}"#,
@@ -799,8 +799,8 @@ pub(crate) mod tests {
         let op = Op::RevokeUser { user: "alice".to_owned(), realm: Some("web".to_owned()) };
         let reply = execute(&store, None, op, NOW, &realms).await.unwrap();
         assert_eq!(reply, Reply::Revoked { revoked: 0, client_realms: vec!["web".into()] });
-        assert!(!revocation::is_revoked(&store, &shop, NOW).await.unwrap());
-        assert!(revocation::is_revoked(&store, &client_session("web", "alice"), NOW).await.unwrap());
+        assert!(!revocation::is_revoked(&store, &shop, None, NOW).await.unwrap());
+        assert!(revocation::is_revoked(&store, &client_session("web", "alice"), None, NOW).await.unwrap());
     }
 
     #[tokio::test]
@@ -810,11 +810,11 @@ pub(crate) mod tests {
         let session = client_session("shop", "alice");
         let reply = execute(&store, None, Op::RevokeSession { id: session.id.clone() }, NOW, &realms).await.unwrap();
         assert_eq!(reply, Reply::Revoked { revoked: 1, client_realms: vec!["shop".into()] });
-        assert!(revocation::is_revoked(&store, &session, NOW).await.unwrap());
+        assert!(revocation::is_revoked(&store, &session, None, NOW).await.unwrap());
         // Kept as long as a session of the realm can live (remember me: a month).
         let month = NOW + Duration::from_secs(30 * 86_400);
-        assert!(revocation::is_revoked(&store, &session, month - Duration::from_secs(1)).await.unwrap());
-        assert!(!revocation::is_revoked(&store, &session, month).await.unwrap());
+        assert!(revocation::is_revoked(&store, &session, None, month - Duration::from_secs(1)).await.unwrap());
+        assert!(!revocation::is_revoked(&store, &session, None, month).await.unwrap());
     }
 
     #[tokio::test]

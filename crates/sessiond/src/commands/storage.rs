@@ -262,7 +262,7 @@ mod tests {
     }
 
     fn state(name: &str) -> RealmState {
-        RealmState { default_cookie_name: "sd_00000000".into(), cookie_name: name.into() }
+        RealmState { default_cookie_name: "sd_00000000".into(), cookie_name: name.into(), sessions_not_before: None }
     }
 
     #[tokio::test]

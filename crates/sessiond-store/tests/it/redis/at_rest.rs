@@ -65,7 +65,11 @@ async fn nothing_readable_in_any_key_or_value(store: RedisStore, mut probe: Prob
     }
     assert!(store.touch_session(&records[0].token_hash, at(60), at(360)).await.unwrap());
     store.delete_session(&records[2].token_hash).await.unwrap();
-    let state = RealmState { default_cookie_name: "sd_c0ffee42".into(), cookie_name: "hyrule_session".into() };
+    let state = RealmState {
+        default_cookie_name: "sd_c0ffee42".into(),
+        cookie_name: "hyrule_session".into(),
+        sessions_not_before: None,
+    };
     store.put_realm_state(REALM, &state).await.unwrap();
     for (what, text) in [
         ("user", USER),
@@ -305,8 +309,8 @@ async fn a_value_moved_to_another_key_does_not_open() {
     }
 
     // Realm state copied onto another realm's key opens only where it was written.
-    let main = RealmState { default_cookie_name: "sd_1".into(), cookie_name: "one".into() };
-    let other = RealmState { default_cookie_name: "sd_2".into(), cookie_name: "two".into() };
+    let main = RealmState { default_cookie_name: "sd_1".into(), cookie_name: "one".into(), sessions_not_before: None };
+    let other = RealmState { default_cookie_name: "sd_2".into(), cookie_name: "two".into(), sessions_not_before: None };
     store.put_realm_state("main", &main).await.unwrap();
     let main_key = probe.keys_of(&prefix, "r").await.pop().unwrap();
     store.put_realm_state("other", &other).await.unwrap();
@@ -322,7 +326,7 @@ async fn a_value_moved_to_another_key_does_not_open() {
 async fn spoiled_realm_state_is_absent() {
     let Some((store, mut probe, prefix)) = standalone().await else { return };
     let logs = Logs::capture();
-    let state = RealmState { default_cookie_name: "sd_1".into(), cookie_name: "one".into() };
+    let state = RealmState { default_cookie_name: "sd_1".into(), cookie_name: "one".into(), sessions_not_before: None };
     store.put_realm_state("main", &state).await.unwrap();
     let key = probe.keys_of(&prefix, "r").await.pop().unwrap();
     let sealed = probe.get(&key).await;
@@ -358,7 +362,7 @@ async fn rotation_opens_previous_values_and_writes_under_the_current_key() {
     let before = RedisStore::connect(settings.clone(), RedisKeys::new(old.clone())).await.unwrap();
     let (_, early) = sample_session(REALM, USER, T0);
     before.create_session(&early).await.unwrap();
-    let state = RealmState { default_cookie_name: "sd_1".into(), cookie_name: "one".into() };
+    let state = RealmState { default_cookie_name: "sd_1".into(), cookie_name: "one".into(), sessions_not_before: None };
     before.put_realm_state(REALM, &state).await.unwrap();
 
     let rotating =
