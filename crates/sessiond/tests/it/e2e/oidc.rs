@@ -11,7 +11,7 @@ use super::process::{Program, free_port, require};
 use super::webdriver::ChromeDriver;
 use super::{Site, nginx};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running OpenID provider; stopped when dropped.
 struct Provider {
@@ -37,16 +37,8 @@ async fn start_provider(dir: &Path, redirect_uri: &str) -> Option<Provider> {
         .env("OIDC_CLIENT_SECRET", "sessiond-test-secret")
         .env("OIDC_REDIRECT_URIS", redirect_uri);
     let log = dir.join("oidc-provider.log");
-    let program = Program::spawn("oidc-provider", cmd, &log);
-    let started = Instant::now();
-    let port = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(port) = text.lines().find_map(|l| l.strip_prefix("ready ")) {
-            break port.trim().to_owned();
-        }
-        assert!(started.elapsed() < Duration::from_secs(30), "the OpenID provider never started:\n{text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut program = Program::spawn("oidc-provider", cmd, &log);
+    let port = program.wait_for_ready_line(Duration::from_secs(30)).await;
     Some(Provider { issuer: format!("http://127.0.0.1:{port}"), _program: program })
 }
 

@@ -104,6 +104,24 @@ impl Program {
         }
     }
 
+    /// Waits until the program writes a line `ready <port>` (the test providers do, once they
+    /// listen on a port of their choosing) and answers the port; panics with the program's
+    /// output when it exits first or takes longer than `timeout`.
+    pub async fn wait_for_ready_line(&mut self, timeout: Duration) -> u16 {
+        let started = tokio::time::Instant::now();
+        loop {
+            let log = self.log();
+            if let Some(port) = log.lines().find_map(|l| l.strip_prefix("ready ")?.trim().parse().ok()) {
+                return port;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("{} exited ({status}) before it was ready; its output:\n{log}", self.name);
+            }
+            assert!(started.elapsed() < timeout, "{} not ready within {timeout:?}; its output:\n{log}", self.name);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn signal_group(&self, signal: &str) {
         // kill(2) from Rust needs `unsafe`, which this workspace forbids; the group id is the
         // program's pid, since it was started as the leader of its own group.

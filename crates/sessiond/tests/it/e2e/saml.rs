@@ -10,7 +10,7 @@ use super::process::{Program, free_port, require};
 use super::webdriver::ChromeDriver;
 use super::{Site, nginx};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test]
 async fn a_person_signs_in_at_the_saml_identity_provider() {
@@ -30,12 +30,8 @@ async fn a_person_signs_in_at_the_saml_identity_provider() {
     let mut cmd = std::process::Command::new(&python);
     cmd.arg(script).arg(idp_dir.path());
     let log = idp_dir.path().join("idp.log");
-    let _idp = Program::spawn("saml idp", cmd, &log);
-    let started = Instant::now();
-    while !std::fs::read_to_string(&log).unwrap_or_default().contains("ready ") {
-        assert!(started.elapsed() < Duration::from_secs(60), "the identity provider never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut idp = Program::spawn("saml idp", cmd, &log);
+    idp.wait_for_ready_line(Duration::from_secs(60)).await;
     let metadata = idp_dir.path().join("idp-metadata.xml");
 
     let port = free_port();
