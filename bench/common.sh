@@ -108,17 +108,18 @@ load_average() {
   cut -d ' ' -f 1-3 /proc/loadavg
 }
 
-# Waits until `url` answers `status` (000 for any answer at all) while process `pid` runs,
-# polling every 20 ms for at most `seconds`. When the process dies first, prints the files
-# named after the first four arguments (its output) and exits.
-# usage: wait_http URL STATUS PID SECONDS [FILE...]
+# Waits until `url` answers `status` (`any`: any HTTP answer at all) while process `pid` runs,
+# polling every 20 ms for at most `seconds`. When the process dies first, prints the files given
+# after those four arguments (its output) and exits.
+# usage: wait_http URL STATUS|any PID SECONDS [FILE...]
 wait_http() {
   local url=$1 want=$2 pid=$3 seconds=$4 deadline got
   shift 4
   deadline=$(($(date +%s) + seconds))
   while [[ $(date +%s) -lt $deadline ]]; do
+    # curl writes 000 when nothing answered.
     got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)
-    if [[ $got == "$want" || ($want == 000 && $got != 000) ]]; then
+    if [[ $got != 000 && ($want == any || $got == "$want") ]]; then
       return 0
     fi
     if ! kill -0 "$pid" 2>/dev/null; then

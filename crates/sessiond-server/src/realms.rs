@@ -128,7 +128,7 @@ pub fn check_change(app: &App, realm: &Realm, change: &CookieNameChange) -> Resu
 /// Puts the outcome of a change in force on this instance at once, and records it.
 pub fn adopt(app: &App, realm: &Realm, outcome: &CookieNameOutcome, actor: Option<&str>) {
     if outcome.name != realm.cookie.name || outcome.sessions_not_before != realm.sessions_not_before {
-        app.replace_realm(Realm::resolved(realm.policy.clone(), outcome));
+        app.replace_realm(Realm::resolved(realm.policy.clone(), &outcome.name, outcome.sessions_not_before));
         info!(realm = %realm.name(), cookie = %outcome.name, ended = outcome.sessions_ended.unwrap_or(0), "cookie name changed");
     }
     if let Some(ended) = outcome.sessions_ended {
@@ -147,8 +147,7 @@ pub async fn follow(app: &App) {
                 if state.cookie_name != realm.cookie.name || state.sessions_not_before != realm.sessions_not_before =>
             {
                 info!(realm = %realm.name(), cookie = %state.cookie_name, "cookie name changed elsewhere; following");
-                let mut followed = Realm::new(realm.policy.clone(), &state.cookie_name);
-                followed.sessions_not_before = state.sessions_not_before;
+                let followed = Realm::resolved(realm.policy.clone(), &state.cookie_name, state.sessions_not_before);
                 app.replace_realm(followed);
             }
             Ok(_) => {}

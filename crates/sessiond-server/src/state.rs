@@ -67,9 +67,10 @@ impl Realm {
         Self { policy, cookie, token_header, sessions_not_before: None }
     }
 
-    /// The realm of `policy` as its stored state (or a resolved cookie name) says it is now.
-    pub fn resolved(policy: RealmPolicy, outcome: &CookieNameOutcome) -> Self {
-        Self { sessions_not_before: outcome.sessions_not_before, ..Self::new(policy, &outcome.name) }
+    /// The realm with the cookie name and the cut of client-side sessions its stored state
+    /// holds.
+    pub fn resolved(policy: RealmPolicy, cookie_name: &str, sessions_not_before: Option<i64>) -> Self {
+        Self { sessions_not_before, ..Self::new(policy, cookie_name) }
     }
 
     /// The realm's name.

@@ -264,7 +264,7 @@ async fn resolve_realms(store: &AnyStore, config: &Config, local: SocketAddr) ->
         }
         let mut policy = policy.clone();
         policy.portal_url = bound_portal_url(&policy.portal_url, config.server.listen, local);
-        realms.push(Arc::new(Realm::resolved(policy, &outcome)));
+        realms.push(Arc::new(Realm::resolved(policy, &outcome.name, outcome.sessions_not_before)));
     }
     // The realm named `main` (or the first one) answers requests whose host matches no realm.
     realms.sort_by_key(|r| r.name() != sessiond_core::realm::DEFAULT_REALM);
