@@ -16,7 +16,7 @@ const SUBMIT: &str = "form[action='/login'] button[type=submit]";
 async fn sign_in(browser: &Browser, user: &str, password: &str) {
     browser.fill("#username", user).await;
     browser.fill("#password", password).await;
-    browser.click(SUBMIT).await;
+    browser.submit(SUBMIT).await;
     // The portal's answer to a form it considers sent from elsewhere.
     let refused = browser.title().await == "Request refused · sessiond";
     assert!(!refused, "the portal refused its own sign-in form as cross-site, at {}", browser.url().await);
@@ -90,7 +90,7 @@ async fn a_person_signs_in_once_and_is_signed_out_from_another_browser() {
     let sessions = ada.text_of("table.sessions").await;
     assert!(sessions.contains("Chrome") && !sessions.contains("This device"), "{sessions}");
     ada.screenshot("07-admin-lookup").await;
-    ada.click("form[action='/admin/revoke-all'] button").await;
+    ada.submit("form[action='/admin/revoke-all'] button").await;
     ada.wait_for_url("the admin page again", |u| u.path() == "/admin").await;
     let text = ada.text().await;
     assert!(text.contains("No live sessions."), "{text}");
@@ -158,7 +158,7 @@ async fn a_person_sets_up_an_authenticator_app_and_signs_in_with_a_code() {
     assert_eq!(alice.title().await, "Verification code · sessiond");
     alice.screenshot("13-step-up").await;
     alice.fill("#code", &code).await;
-    alice.click("form[action='/login/totp'] button").await;
+    alice.submit("form[action='/login/totp'] button").await;
     alice.wait_for_url("the code form again", |u| u.path() == "/login/totp").await;
     assert!(alice.text_of("[role=alert]").await.contains("already used"), "a code passes once");
     // The next step's code is within the ±30 s window already.

@@ -211,6 +211,25 @@ impl Browser {
         self.command(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
     }
 
+    /// Clicks the element matching `css`, which submits a form or follows a link, and waits until
+    /// the next page has loaded, even one at the same address (a form that answers with itself,
+    /// which [`Browser::wait_for_url`] cannot tell from the page before): a mark left on the
+    /// current document is gone from the next one.
+    pub async fn submit(&self, css: &str) {
+        self.execute("window.sessiondTestMark = true").await;
+        self.click(css).await;
+        let started = tokio::time::Instant::now();
+        loop {
+            let next = "return document.readyState === 'complete' && window.sessiondTestMark === undefined";
+            if self.execute(next).await == true {
+                return;
+            }
+            let (url, title) = (self.url().await, self.title().await);
+            assert!(started.elapsed() < WAIT, "no new page after clicking {css}; still at {url} ({title})");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Runs `script` in the page (WebDriver scripts are not subject to the page's
     /// Content-Security-Policy) and returns its result.
     async fn execute(&self, script: &str) -> Value {
