@@ -13,9 +13,8 @@ use crate::portal::{
 use crate::support::*;
 use serde_json::{Value, json};
 use sessiond_core::provider::{OidcProvider, Provider};
-use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use url::Url;
 
@@ -25,17 +24,10 @@ const CLIENT_SECRET: &str = "sessiond-test-secret";
 const REDIRECT_URI: &str = "http://127.0.0.1/login/corp/callback";
 const POST_LOGOUT_URI: &str = "http://127.0.0.1/login";
 
-/// A running OpenID provider; killed when dropped.
+/// A running OpenID provider; stopped when dropped.
 struct Op {
-    child: Child,
+    _program: ReadyProgram,
     issuer: String,
-}
-
-impl Drop for Op {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Op {
@@ -48,30 +40,14 @@ impl Op {
             eprintln!("SKIPPED: {message}");
             return None;
         }
-        let mut child = Command::new(node)
-            .arg(dir.join("provider.mjs"))
+        let mut cmd = Command::new(node);
+        cmd.arg(dir.join("provider.mjs"))
             .env("OIDC_CLIENT_ID", CLIENT_ID)
             .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
             .env("OIDC_REDIRECT_URIS", REDIRECT_URI)
-            .env("OIDC_POST_LOGOUT_REDIRECT_URIS", POST_LOGOUT_URI)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let port = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let port = lines.find_map(|l| l.ok()?.strip_prefix("ready ").map(str::to_owned));
-            // Keep draining so the provider never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            port
-        });
-        let port = tokio::time::timeout(Duration::from_secs(30), port)
-            .await
-            .expect("the OpenID provider started within 30 s")
-            .unwrap()
-            .expect("the OpenID provider printed its port");
-        Some(Self { child, issuer: format!("http://127.0.0.1:{port}") })
+            .env("OIDC_POST_LOGOUT_REDIRECT_URIS", POST_LOGOUT_URI);
+        let program = ReadyProgram::start(cmd, "the OpenID provider", Duration::from_secs(30)).await;
+        Some(Self { issuer: format!("http://127.0.0.1:{}", program.port), _program: program })
     }
 
     fn provider(&self) -> OidcProvider {

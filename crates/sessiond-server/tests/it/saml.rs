@@ -10,26 +10,18 @@ use crate::portal::{AUTHN, Jar, assert_sign_in_refused, current_session, get, lo
 use crate::support::*;
 use serde_json::json;
 use sessiond_core::provider::{Provider, SamlProvider};
-use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use url::Url;
 
 /// The assertion consumer service of provider `corp` under the test server's portal URL.
 const ACS: &str = "http://127.0.0.1/login/corp/acs";
 
-/// A running identity provider; killed when dropped.
+/// A running identity provider; stopped when dropped.
 struct Idp {
-    child: Child,
+    _program: ReadyProgram,
     dir: tempfile::TempDir,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Idp {
@@ -50,26 +42,10 @@ impl Idp {
         }
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/saml-idp/idp.py");
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let port = tokio::task::spawn_blocking(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let port = lines.find_map(|l| l.ok()?.strip_prefix("ready ").map(str::to_owned));
-            std::thread::spawn(move || lines.for_each(drop));
-            port
-        });
-        tokio::time::timeout(Duration::from_secs(60), port)
-            .await
-            .expect("the identity provider started within 60 s")
-            .unwrap()
-            .expect("the identity provider printed its port");
-        Some(Self { child, dir })
+        let mut cmd = Command::new(python);
+        cmd.arg(script).arg(dir.path());
+        let program = ReadyProgram::start(cmd, "the identity provider", Duration::from_secs(60)).await;
+        Some(Self { _program: program, dir })
     }
 
     fn provider(&self) -> SamlProvider {

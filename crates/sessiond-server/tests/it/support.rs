@@ -289,6 +289,44 @@ pub fn require(what: &str, path: &str) -> Option<PathBuf> {
     None
 }
 
+/// A test's own identity provider (a script that listens on a port of its choosing and prints
+/// `ready <port>` once it serves); killed when dropped.
+pub struct ReadyProgram {
+    child: std::process::Child,
+    /// The port it printed.
+    pub port: u16,
+}
+
+impl ReadyProgram {
+    /// Starts `cmd` and waits at most `timeout` for its `ready <port>` line; panics naming
+    /// `what` when the line does not come. Its output is drained afterwards, so that it never
+    /// blocks on a full pipe.
+    pub async fn start(mut cmd: std::process::Command, what: &str, timeout: Duration) -> Self {
+        use std::io::{BufRead as _, BufReader};
+        let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let port = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let port = lines.find_map(|l| l.ok()?.strip_prefix("ready ")?.trim().parse().ok());
+            std::thread::spawn(move || lines.for_each(drop));
+            port
+        });
+        let port = tokio::time::timeout(timeout, port)
+            .await
+            .unwrap_or_else(|_| panic!("{what} started within {timeout:?}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{what} printed its port"));
+        Self { child, port }
+    }
+}
+
+impl Drop for ReadyProgram {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
 }
